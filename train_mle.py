@@ -1,0 +1,216 @@
+"""
+Offline maximum likelihood, the paper's offline route.
+  --loss sft : next-token likelihood on the fortunes corpus; makes the reference policy.
+  --loss dpo : offline DPO on a preference file, the reference (SFT) frozen, the policy initialised from it.
+
+  python train_mle.py --loss sft --out_dir out/sft
+  python train_mle.py --loss dpo --prefs out/prefs.pt --ref out/sft --out_dir out/dpo
+"""
+import argparse
+import math
+import time
+from dataclasses import asdict
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import model as M
+
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument('--loss', choices=['sft', 'dpo'], required=True)
+M.add_common_args(p)
+p.add_argument('--batch_size', type=int, default=None, help='sequences (sft: 32) or pairs (dpo: 32) per step')
+p.add_argument('--lr', type=float, default=None, help='peak learning rate (sft: 2e-3, dpo: 1e-5)')
+p.add_argument('--eval_interval', type=int, default=None, help='steps between evals and checkpoints')
+p.add_argument('--compile', action='store_true', help='torch.compile the model (CUDA)')
+g = p.add_argument_group('sft: the model trained from scratch')
+g.add_argument('--vocab_size', type=int, default=4096, help='GPT-2 BPE truncated to this many ids (50257 = GPT-2)')
+g.add_argument('--n_layer', type=int, default=4)
+g.add_argument('--n_head', type=int, default=4)
+g.add_argument('--n_embd', type=int, default=192)
+g.add_argument('--block_size', type=int, default=64)
+g.add_argument('--dropout', type=float, default=0.0)
+g = p.add_argument_group('dpo')
+g.add_argument('--prefs', help='preference file from eval.py label')
+g.add_argument('--ref', help='the reference policy (an sft checkpoint); the policy starts from it')
+g.add_argument('--beta', type=float, default=0.1, help='KL weight: implicit reward = beta*log(pi/pi_ref)')
+g.add_argument('--epochs', type=float, default=1.0, help='passes over the preference pairs (2 = DPO(2x))')
+
+
+def main():
+    args = p.parse_args()
+    sft = args.loss == 'sft'
+    args.out_dir = args.out_dir or f'out/{args.loss}'
+    args.batch_size = args.batch_size or 32
+    args.lr = args.lr or (2e-3 if sft else 1e-5)
+    if not sft and (args.prefs is None or args.ref is None):
+        raise ValueError("--loss dpo needs --prefs and --ref")
+    if args.beta <= 0:
+        raise ValueError(f"--beta must be > 0, got {args.beta}")
+    device = M.get_device(args.device)
+    M.seed_everything(args.seed)
+
+    # ---- model (and, for dpo, the frozen reference and the preference data)
+    task = None
+    if sft:
+        cfg = M.GPTConfig(vocab_size=args.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
+                          n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+        model = M.GPT(cfg).to(device)
+        # nanoGPT's packing: every document + EOS in one stream, trained on random windows. (Windows cut
+        # at document starts would waste about half of each row on padding: the median fortune is 34 tokens.)
+        train, val = (torch.tensor([t for d in M.get_data(cfg.vocab_size, s) for t in d]) for s in ('train', 'val'))
+        max_iters = args.max_iters or 1000
+        unigram = unigram_loss(train, val, cfg.vocab_size)
+        print(f"sft: {train.numel()} train / {val.numel()} val tokens; unigram baseline val loss {unigram:.4f}")
+    else:
+        ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'])
+        prefs = M.load_prefs(args.prefs, vocab_size=ref_ckpt['vocab_size'])
+        task = prefs['task']
+        model = M.model_from_checkpoint(ref_ckpt, device, dropout=args.dropout)
+        cfg = model.cfg
+        ref = M.frozen(M.model_from_checkpoint(ref_ckpt, device))
+        # the reference never changes, so its sequence log-probs are computed once, not at every step
+        train, val = (prefs_with_ref(prefs[s], ref, device) for s in ('train', 'val'))
+        iters_per_epoch = math.ceil(train['prompts'].size(0) / args.batch_size)
+        max_iters = args.max_iters or math.ceil(args.epochs * iters_per_epoch)
+        del ref
+    args.eval_interval = args.eval_interval or max(1, min(200, max_iters // 5))
+    print(f"{args.loss}: {model.num_params() / 1e6:.2f}M parameters, {max_iters} steps, device {device}")
+
+    M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    optimizer = model.configure_optimizer(args.lr, weight_decay=0.1 if sft else 0.0)
+    step = 0
+    if args.resume:
+        ck = M.load_checkpoint(args.out_dir, stages=[args.loss])
+        model.load_state_dict(ck['model'])
+        optimizer.load_state_dict(ck['optimizer'])
+        step = ck['step']
+    config = {**vars(args), 'max_iters': max_iters, 'device': device}
+    M.save_config(args.out_dir, config)
+    fwd = torch.compile(model) if args.compile else model
+
+    def save():
+        M.save_checkpoint(f'{args.out_dir}/ckpt.pt', model=model.state_dict(), model_args=asdict(cfg),
+                          config=config, stage=args.loss, vocab_size=cfg.vocab_size, task=task, step=step,
+                          optimizer=optimizer.state_dict(), ref=args.ref, beta=args.beta if not sft else None)
+
+    # ---- the loop. Each step's batch is a function of (seed, step), so --resume replays the same data.
+    stop = M.StopFlag()
+    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm, desc=args.loss)
+    t0, tokens, last_good = time.time(), 0, None
+    while step < max_iters:
+        lr = M.cosine_lr(step, max_iters, args.lr)
+        for group in optimizer.param_groups:
+            group['lr'] = lr
+        gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+        model.train()
+        with M.autocast(torch.device(device).type):
+            if sft:
+                start = torch.randint(train.numel() - cfg.block_size - 1, (args.batch_size,), generator=gen)
+                x = torch.stack([train[i:i + cfg.block_size + 1] for i in start]).to(device)
+                loss = lm_loss(fwd, x)
+                tokens += x.numel() - x.size(0)
+                stats = {}
+            else:
+                epoch, pos = divmod(step, iters_per_epoch)
+                perm = torch.randperm(train['prompts'].size(0),
+                                      generator=torch.Generator().manual_seed(args.seed + epoch))
+                idx = perm[pos * args.batch_size:(pos + 1) * args.batch_size]
+                loss, stats = dpo_batch(fwd, {k: v[idx].to(device) for k, v in train.items()}, args.beta)
+                tokens += idx.numel()
+        if not torch.isfinite(loss):
+            bar.close()
+            raise ValueError(f"loss is {loss.item()} at step {step}: stopped; the last good checkpoint "
+                             f"(step {last_good}) is kept in {args.out_dir}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f'{loss.item():.4f}')
+        if step % args.eval_interval == 0 or step == max_iters or stop.stop:
+            dt = time.time() - t0
+            row = {'step': step, 'loss': loss.item(), 'lr': lr, **stats}
+            row.update(evaluate(model, val, sft, args.beta, device))
+            row['tokens_per_s' if sft else 'pairs_per_s'] = tokens / dt
+            if device == 'cuda' and sft:
+                row['mfu'] = model.estimate_mfu(tokens / dt, M.gpu_peak_flops())
+            M.log_jsonl(args.out_dir, row)
+            bar.write(' '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in row.items()))
+            save()
+            last_good, t0, tokens = step, time.time(), 0
+            if stop.stop:
+                bar.write(f"interrupted: checkpoint at step {step} saved; continue with --resume")
+                break
+    bar.close()
+    if sft:
+        print(f"final val loss {row['val_loss']:.4f} vs unigram baseline {unigram:.4f}")
+        show_samples(model, device)
+
+
+def lm_loss(model, x):
+    logits = model(x[:, :-1])
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1))
+
+
+def unigram_loss(train, val, vocab_size):
+    """Cross-entropy on the val tokens of the add-one unigram model of the train tokens: the bar to beat."""
+    counts = torch.ones(vocab_size).index_add_(0, train, torch.ones(train.numel()))
+    return -(counts / counts.sum()).log()[val].mean().item()
+
+
+def prefs_with_ref(d, ref, device, bs=256):
+    """The pairs of one split with the reference's sequence log-probs of chosen and rejected added."""
+    lps = []
+    with torch.no_grad(), M.autocast(torch.device(device).type):
+        for i in range(0, d['prompts'].size(0), bs):
+            lps.append(torch.stack(M.score_pairs(ref, {k: d[k][i:i + bs].to(device) for k in M.PREF_KEYS})).cpu())
+    lps = torch.cat(lps, dim=1)
+    return {**{k: d[k] for k in M.PREF_KEYS}, 'ref_chosen': lps[0], 'ref_rejected': lps[1]}
+
+
+def dpo_batch(model, b, beta):
+    """The DPO loss of a batch, chosen and rejected in one forward pass, with TRL's log names."""
+    lp_c, lp_r = M.score_pairs(model, b)
+    loss, r_c, r_r = M.dpo_loss(lp_c, lp_r, b['ref_chosen'], b['ref_rejected'], beta)
+    return loss, {'rewards/chosen': r_c.mean().item(), 'rewards/rejected': r_r.mean().item(),
+                  'rewards/margins': (r_c - r_r).mean().item(),
+                  'rewards/accuracies': (r_c > r_r).float().mean().item()}
+
+
+@torch.no_grad()
+def evaluate(model, val, sft, beta, device, bs=256):
+    """sft: val loss over every val token. dpo: held-out preference log-likelihood and accuracy of the
+    implicit reward (pairs whose gold rewards tie are left out of the accuracy)."""
+    model.eval()
+    with M.autocast(torch.device(device).type):
+        if sft:  # every val token once (bar the first of each window), in consecutive windows
+            T = model.cfg.block_size
+            x = val[:(val.numel() - 1) // T * T + 1]
+            x = torch.stack([x[i:i + T + 1] for i in range(0, x.numel() - 1, T)])
+            return {'val_loss': sum(lm_loss(model, x[i:i + bs].to(device)).item() * x[i:i + bs].size(0)
+                                    for i in range(0, x.size(0), bs)) / x.size(0)}
+        margins = []
+        for i in range(0, val['prompts'].size(0), bs):
+            b = {k: v[i:i + bs].to(device) for k, v in val.items()}
+            lp_c, lp_r = M.score_pairs(model, b)
+            margins.append(beta * ((lp_c - b['ref_chosen']) - (lp_r - b['ref_rejected'])).float().cpu())
+    margins = torch.cat(margins)
+    untied = val['r_chosen'] != val['r_rejected']
+    return {'val_pref_loglik': F.logsigmoid(margins).mean().item(),
+            'val_pref_acc': (margins[untied] > 0).float().mean().item()}
+
+
+def show_samples(model, device, n=3):
+    enc = M.get_tokenizer(model.cfg.vocab_size)
+    prompts, _, _ = M.get_prompts(model.cfg.vocab_size, 'val')
+    out, mask = M.sample(model, prompts[:n].to(device), 24, enc.eos, temperature=1.0,
+                         generator=torch.Generator(device).manual_seed(0))
+    for i in range(n):
+        print(f"--- {M.decode(enc, prompts[i])!r} -> {M.decode(enc, out[i], mask[i])!r}")
+
+
+if __name__ == '__main__':
+    M.main_guard(main)
