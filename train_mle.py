@@ -71,7 +71,7 @@ def main():
         cfg = model.cfg
         ref = M.frozen(M.model_from_checkpoint(ref_ckpt, device))
         # the reference never changes, so its sequence log-probs are computed once, not at every step
-        train, val = (prefs_with_ref(prefs[s], ref, device) for s in ('train', 'val'))
+        train, val = (M.with_ref_logprobs(prefs[s], ref, device) for s in ('train', 'val'))
         iters_per_epoch = math.ceil(train['prompts'].size(0) / args.batch_size)
         max_iters = args.max_iters or math.ceil(args.epochs * iters_per_epoch)
         del ref
@@ -98,35 +98,23 @@ def main():
     # ---- the loop. Each step's batch is a function of (seed, step), so --resume replays the same data.
     stop = M.StopFlag()
     bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm, desc=args.loss)
-    t0, tokens, last_good = time.time(), 0, None
+    t0, tokens = time.time(), 0
     while step < max_iters:
         lr = M.cosine_lr(step, max_iters, args.lr)
-        for group in optimizer.param_groups:
-            group['lr'] = lr
-        gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
         model.train()
         with M.autocast(torch.device(device).type):
             if sft:
+                gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
                 start = torch.randint(train.numel() - cfg.block_size - 1, (args.batch_size,), generator=gen)
                 x = torch.stack([train[i:i + cfg.block_size + 1] for i in start]).to(device)
                 loss = lm_loss(fwd, x)
                 tokens += x.numel() - x.size(0)
                 stats = {}
             else:
-                epoch, pos = divmod(step, iters_per_epoch)
-                perm = torch.randperm(train['prompts'].size(0),
-                                      generator=torch.Generator().manual_seed(args.seed + epoch))
-                idx = perm[pos * args.batch_size:(pos + 1) * args.batch_size]
-                loss, stats = dpo_batch(fwd, {k: v[idx].to(device) for k, v in train.items()}, args.beta)
+                idx = M.epoch_batch(train['prompts'].size(0), args.batch_size, step, args.seed)
+                loss, stats = M.dpo_batch(fwd, {k: v[idx].to(device) for k, v in train.items()}, args.beta)
                 tokens += idx.numel()
-        if not torch.isfinite(loss):
-            bar.close()
-            raise ValueError(f"loss is {loss.item()} at step {step}: stopped; the last good checkpoint "
-                             f"(step {last_good}) is kept in {args.out_dir}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        M.train_step(model, optimizer, loss, lr)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f'{loss.item():.4f}')
@@ -138,9 +126,9 @@ def main():
             if device == 'cuda' and sft:
                 row['mfu'] = model.estimate_mfu(tokens / dt, M.gpu_peak_flops())
             M.log_jsonl(args.out_dir, row)
-            bar.write(' '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in row.items()))
+            bar.write(M.format_row(row))
             save()
-            last_good, t0, tokens = step, time.time(), 0
+            t0, tokens = time.time(), 0
             if stop.stop:
                 bar.write(f"interrupted: checkpoint at step {step} saved; continue with --resume")
                 break
@@ -161,25 +149,6 @@ def unigram_loss(train, val, vocab_size):
     return -(counts / counts.sum()).log()[val].mean().item()
 
 
-def prefs_with_ref(d, ref, device, bs=256):
-    """The pairs of one split with the reference's sequence log-probs of chosen and rejected added."""
-    lps = []
-    with torch.no_grad(), M.autocast(torch.device(device).type):
-        for i in range(0, d['prompts'].size(0), bs):
-            lps.append(torch.stack(M.score_pairs(ref, {k: d[k][i:i + bs].to(device) for k in M.PREF_KEYS})).cpu())
-    lps = torch.cat(lps, dim=1)
-    return {**{k: d[k] for k in M.PREF_KEYS}, 'ref_chosen': lps[0], 'ref_rejected': lps[1]}
-
-
-def dpo_batch(model, b, beta):
-    """The DPO loss of a batch, chosen and rejected in one forward pass, with TRL's log names."""
-    lp_c, lp_r = M.score_pairs(model, b)
-    loss, r_c, r_r = M.dpo_loss(lp_c, lp_r, b['ref_chosen'], b['ref_rejected'], beta)
-    return loss, {'rewards/chosen': r_c.mean().item(), 'rewards/rejected': r_r.mean().item(),
-                  'rewards/margins': (r_c - r_r).mean().item(),
-                  'rewards/accuracies': (r_c > r_r).float().mean().item()}
-
-
 @torch.no_grad()
 def evaluate(model, val, sft, beta, device, bs=256):
     """sft: val loss over every val token. dpo: held-out preference log-likelihood and accuracy of the
@@ -197,10 +166,7 @@ def evaluate(model, val, sft, beta, device, bs=256):
             b = {k: v[i:i + bs].to(device) for k, v in val.items()}
             lp_c, lp_r = M.score_pairs(model, b)
             margins.append(beta * ((lp_c - b['ref_chosen']) - (lp_r - b['ref_rejected'])).float().cpu())
-    margins = torch.cat(margins)
-    untied = val['r_chosen'] != val['r_rejected']
-    return {'val_pref_loglik': F.logsigmoid(margins).mean().item(),
-            'val_pref_acc': (margins[untied] > 0).float().mean().item()}
+    return M.pref_metrics(torch.cat(margins), val['r_chosen'], val['r_rejected'])
 
 
 def show_samples(model, device, n=3):

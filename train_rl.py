@@ -1,0 +1,213 @@
+"""
+On-policy fine-tuning against a reward model with a KL penalty to the reference policy: the second stage of
+the online route. Maximises E[RM(x, y)] - beta * KL(pi || pi_ref).
+  --algo rloo       : REINFORCE with a leave-one-out baseline over k samples per prompt; the KL enters the
+                      reward at the sequence level, R = RM(x, y) - beta * sum_t log(pi / pi_ref)(y_t).
+  --algo online_dpo : the paper's online DPO: k samples per prompt from the sampler (the init policy), the RM's
+                      best and worst become a pair, trained with the DPO loss and beta of offline DPO.
+                      --rounds 1 is the paper's single batch; more rounds resample from the current policy.
+
+  python train_rl.py --algo rloo --reward out/rm --init out/sft --out_dir out/rloo
+  python train_rl.py --algo online_dpo --reward out/rm --init out/dpo --ref out/sft --out_dir out/odpo
+
+Completions that reach the length limit without EOS are scored as they stand (the RM reads their last token;
+no penalty); the EOS rate is logged so a policy that learns to ramble shows up.
+"""
+import argparse
+import math
+import time
+from dataclasses import asdict
+
+import torch
+from tqdm import tqdm
+
+import model as M
+
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument('--algo', choices=['rloo', 'online_dpo'], required=True)
+M.add_common_args(p)
+p.add_argument('--reward', required=True, help='a reward checkpoint from train_rm.py (global or local)')
+p.add_argument('--init', default='out/sft', help='the policy to start from (sft or dpo checkpoint)')
+p.add_argument('--ref', default=None, help='the reference policy (default: --init if it is sft, else its ref)')
+p.add_argument('--beta', type=float, default=0.1, help='KL weight (online_dpo: the DPO beta)')
+p.add_argument('--k', type=int, default=None, help='samples per prompt (rloo 4, online_dpo 8)')
+p.add_argument('--temperature', type=float, default=1.0, help='for sampling and for the log-probs alike')
+p.add_argument('--lr', type=float, default=None, help='peak learning rate (rloo 3e-5, online_dpo 1e-5)')
+p.add_argument('--batch_size', type=int, default=None, help='prompts per step (rloo 16) or pairs (online_dpo 32)')
+p.add_argument('--eval_interval', type=int, default=None, help='steps between log lines and checkpoints')
+g = p.add_argument_group('online_dpo')
+g.add_argument('--n_prompts', type=int, default=2000, help='training prompts sampled per round')
+g.add_argument('--rounds', type=int, default=1, help='1 = the paper\'s single batch; >1 resamples each round')
+g.add_argument('--epochs', type=float, default=1.0, help='passes over each round\'s pairs')
+
+
+def main():
+    args = p.parse_args()
+    rloo = args.algo == 'rloo'
+    args.out_dir = args.out_dir or f'out/{args.algo}'
+    args.k = args.k or (4 if rloo else 8)
+    args.lr = args.lr or (3e-5 if rloo else 1e-5)
+    args.batch_size = args.batch_size or (16 if rloo else 32)
+    if args.beta <= 0:
+        raise ValueError(f"--beta must be > 0, got {args.beta}")
+    if args.k < 2:
+        raise ValueError(f"--k must be >= 2 (a leave-one-out baseline and a best/worst pair need two), got {args.k}")
+    if args.temperature <= 0:
+        raise ValueError(f"--temperature must be > 0, got {args.temperature}")
+    device = M.get_device(args.device)
+    dt = torch.device(device).type
+    M.seed_everything(args.seed)
+
+    # ---- policy, reference, reward model: all must share a vocabulary
+    init = M.load_checkpoint(args.init, stages=['sft', 'dpo', 'rl'])
+    args.ref = args.ref or (args.init if init['stage'] == 'sft' else init['ref'])
+    ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'], vocab_size=init['vocab_size'])
+    rm_ckpt = M.load_checkpoint(args.reward, stages=['rm'], vocab_size=init['vocab_size'])
+    if rm_ckpt['reward_mean'] is None:
+        raise ValueError(f"{args.reward} is an unfinished reward-model run")
+    task = rm_ckpt['task']
+    if init['task'] is not None and init['task'] != task:
+        raise ValueError(f"{args.init} was trained for task {init['task']}, the reward model for {task}")
+    policy = M.model_from_checkpoint(init, device)
+    ref = M.frozen(M.model_from_checkpoint(ref_ckpt, device))
+    rm = M.frozen(M.model_from_checkpoint(rm_ckpt, device))
+    eos = policy.cfg.vocab_size - 1
+    prompts, _, _ = M.get_prompts(policy.cfg.vocab_size, 'train', task['prompt_len'], task['completion_len'])
+
+    def reward(x, y, m):
+        return M.rm_score(rm, rm_ckpt['rm_type'], x, y, m) - rm_ckpt['reward_mean']
+
+    def sample(x, gen):
+        return M.sample(policy, x, task['completion_len'], eos, args.temperature, generator=gen)
+
+    if rloo:
+        max_iters = args.max_iters or 150  # one fresh batch of samples per step
+    else:
+        steps_per_round = math.ceil(args.epochs * math.ceil(args.n_prompts / args.batch_size))
+        max_iters = args.max_iters or args.rounds * steps_per_round
+    args.eval_interval = args.eval_interval or max(1, min(50, max_iters // 10))
+    print(f"{args.algo}: policy {args.init}, reference {args.ref}, reward {args.reward} ({rm_ckpt['rm_type']}), "
+          f"task {task['name']}, beta {args.beta}, k {args.k}, {max_iters} steps, device {device}")
+
+    M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    optimizer = policy.configure_optimizer(args.lr, weight_decay=0.0)
+    step, pairs = 0, None
+    if args.resume:
+        ck = M.load_checkpoint(args.out_dir, stages=['rl'])
+        policy.load_state_dict(ck['model'])
+        optimizer.load_state_dict(ck['optimizer'])
+        step, pairs = ck['step'], ck['pairs']
+    config = {**vars(args), 'max_iters': max_iters, 'device': device}
+    M.save_config(args.out_dir, config)
+
+    def save():
+        M.save_checkpoint(f'{args.out_dir}/ckpt.pt', model=policy.state_dict(), model_args=asdict(policy.cfg),
+                          config=config, stage='rl', vocab_size=policy.cfg.vocab_size, task=task, step=step,
+                          optimizer=optimizer.state_dict(), ref=args.ref, beta=args.beta, pairs=pairs)
+
+    # ---- the loop. Randomness is a function of (seed, step), so --resume replays the same prompts and samples.
+    stop = M.StopFlag()
+    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm, desc=args.algo)
+    t_sample = t_total = n_samples = 0.0
+    while step < max_iters:
+        t0 = time.time()
+        gen = torch.Generator(device).manual_seed(args.seed * 1_000_003 + step)
+        lr = M.cosine_lr(step, max_iters, args.lr, warmup=10)
+        # Dropout stays off throughout: the log-probs in the gradient must be those of the sampling policy.
+        policy.eval()
+        if rloo:
+            idx = torch.randint(prompts.size(0), (args.batch_size,), generator=torch.Generator().manual_seed(
+                args.seed * 1_000_003 + step))
+            x = prompts[idx].to(device).repeat_interleave(args.k, dim=0)  # k samples of each prompt, adjacent
+            ts = time.time()
+            y, m = sample(x, gen)
+            t_sample += time.time() - ts
+            with M.autocast(dt):
+                with torch.no_grad():
+                    score = reward(x, y, m)
+                    ref_lp = M.completion_logprobs(ref, x, y, m, args.temperature)
+                logp = M.completion_logprobs(policy, x, y, m, args.temperature)
+                kl = (logp.detach() - ref_lp).sum(1)  # sequence log-ratio: an unbiased estimate of KL(pi||pi_ref)
+                adv = rloo_advantages(score - args.beta * kl, args.k)
+                loss = -(adv * logp.sum(1)).mean()
+            stats = {'objective/scores': score.mean().item(), 'objective/kl': kl.mean().item(),
+                     'objective/rlhf_reward': (score - args.beta * kl).mean().item(),
+                     'entropy': (-logp.detach().sum() / m.sum()).item(),  # per token, estimated from the samples
+                     'completion_length': m.sum(1).mean().item(),
+                     'eos_rate': (y == eos).any(1).float().mean().item()}
+            n_samples += x.size(0)
+        else:
+            rnd, pos = divmod(step, steps_per_round)
+            if pos == 0 and (pairs is None or pairs['round'] != rnd):
+                ts = time.time()
+                pairs = online_pairs(policy, ref, reward, sample, prompts, args, rnd, device)
+                t_sample += time.time() - ts
+                n_samples += args.n_prompts * args.k
+                bar.write(f"round {rnd}: {pairs['prompts'].size(0)} pairs; " + M.format_row(pairs['stats']))
+            d = {k: v for k, v in pairs.items() if torch.is_tensor(v)}
+            idx = M.epoch_batch(d['prompts'].size(0), args.batch_size, pos, args.seed + rnd)
+            policy.train()
+            with M.autocast(dt):
+                loss, stats = M.dpo_batch(policy, {k: v[idx].to(device) for k, v in d.items()}, args.beta)
+            stats.update(pairs['stats'])
+        M.train_step(policy, optimizer, loss, lr)
+        step += 1
+        t_total += time.time() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f'{loss.item():.4f}')
+        if step % args.eval_interval == 0 or step == max_iters or stop.stop:
+            row = {'step': step, 'loss': loss.item(), 'lr': lr, **stats,
+                   'samples_per_s': n_samples / t_total, 'sampling_share': t_sample / t_total}
+            M.log_jsonl(args.out_dir, row)
+            bar.write(M.format_row(row))
+            save()
+            if stop.stop:
+                bar.write(f"interrupted: checkpoint at step {step} saved; continue with --resume")
+                return
+    bar.close()
+
+
+def rloo_advantages(rewards, k):
+    """REINFORCE leave-one-out: each sample's reward minus the mean of the other k-1 samples of its prompt.
+    Rows come in groups of k. Equal rewards give exactly 0."""
+    r = rewards.view(-1, k)
+    baseline = (r.sum(1, keepdim=True) - r) / (k - 1)
+    return (r - baseline).flatten()
+
+
+@torch.no_grad()
+def online_pairs(policy, ref, reward, sample, prompts, args, rnd, device, bs=64):
+    """One round of the paper's online DPO: k samples per prompt from the current policy, the RM's best and
+    worst become (chosen, rejected); prompts whose k samples all score the same carry no pair."""
+    g = torch.Generator().manual_seed(args.seed * 7919 + rnd)
+    sel = torch.randperm(prompts.size(0), generator=g)[:args.n_prompts]
+    gen = torch.Generator(device).manual_seed(args.seed * 7919 + rnd)
+    out = {k: [] for k in M.PREF_KEYS}
+    scores, kls = [], []
+    policy.eval()
+    for i in range(0, sel.numel(), bs):
+        x = prompts[sel[i:i + bs]].to(device).repeat_interleave(args.k, dim=0)
+        y, m = sample(x, gen)
+        with M.autocast(torch.device(device).type):
+            s = reward(x, y, m).view(-1, args.k)
+            kl = (M.completion_logprobs(policy, x, y, m, args.temperature)
+                  - M.completion_logprobs(ref, x, y, m, args.temperature)).sum(1)
+        scores.append(s.flatten().cpu())
+        kls.append(kl.float().cpu())
+        best, worst = s.argmax(1), s.argmin(1)
+        keep = s.max(1).values > s.min(1).values
+        rows = torch.arange(s.size(0), device=device) * args.k
+        b, w = (rows + best)[keep], (rows + worst)[keep]
+        for key, val in (('prompts', x[b]), ('chosen', y[b]), ('chosen_mask', m[b]), ('rejected', y[w]),
+                         ('rejected_mask', m[w]), ('r_chosen', s.flatten()[b]), ('r_rejected', s.flatten()[w])):
+            out[key].append(val.float().cpu() if key.startswith('r_') or key.endswith('mask') else val.cpu())
+    pairs = M.with_ref_logprobs({k: torch.cat(v) for k, v in out.items()}, ref, device)
+    scores, kls = torch.cat(scores), torch.cat(kls)
+    pairs['stats'] = {'objective/scores': scores.mean().item(), 'objective/kl': kls.mean().item(),
+                      'objective/rlhf_reward': (scores - args.beta * kls).mean().item()}
+    pairs['round'] = rnd
+    return pairs
+
+
+if __name__ == '__main__':
+    M.main_guard(main)
