@@ -1,0 +1,642 @@
+"""
+The judge. The only file that knows the gold verifiers: it plays the paper's human labellers (label) and its
+gpt-4o judge (score), exactly, since here the verifier is a known function of the completion.
+
+  python eval.py label --policy out/sft --task sentiment --n_pairs 2000 --out out/prefs.pt
+  python eval.py score out/sft out/dpo out/rloo --task sentiment --json out/eval.json
+  python eval.py score out/sft out/dpo --task sentiment --best_of 16 --rm out/rm --json out/eval_bon.json
+  python eval.py prefs out/rm --prefs out/prefs.pt          # held-out preference likelihood (also a dpo run)
+  python eval.py table out/eval*.json
+  python eval.py plot out/eval*.json --out reward_kl.png
+
+Tasks (a gold verifier + a completion length; the dict travels inside every preference file and checkpoint):
+  sentiment  VADER compound score of the completion text, in [-1, 1]; 24-token completions
+  short      the same verifier on 2-token completions: no horizon, so generating is as easy as verifying
+  overlap    ROUGE-L F1 (token LCS) against the human reference completion; 24 tokens. The verifier must
+             know the answer, so verifying is as hard as generating.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+
+import model as M
+
+TASKS = {'sentiment': {'name': 'sentiment', 'prompt_len': 8, 'completion_len': 24},
+         'short': {'name': 'short', 'prompt_len': 8, 'completion_len': 2},
+         'overlap': {'name': 'overlap', 'prompt_len': 8, 'completion_len': 24}}
+POLICY_STAGES = ('sft', 'dpo', 'rl')
+KL_ESTIMATOR = ("k1: mean over the policy's own samples of sum_t [log pi(y_t|x,y<t) - log pi_ref(y_t|x,y<t)] "
+                "(unbiased for KL(pi||pi_ref) over completions of at most completion_len tokens; both at the "
+                "sampling temperature)")
+OVERLAP_NOTE = ("overlap: the human reference completion is the verifier's answer key (ROUGE-L 1 against itself), so "
+                "win vs human is undefined (n/a); compare the gold reward, ROUGE-L F1, as the paper does")
+CI = 'mean +- 1.96 * std / sqrt(n_prompts): normal approximation over per-prompt means, 95%'
+
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+sub = p.add_subparsers(dest='cmd', required=True, metavar='{label,score,prefs,table,plot}')
+
+
+def common(q):
+    q.add_argument('--device', default='auto', help='auto (cuda, then mps, then cpu), or a torch device')
+    q.add_argument('--batch_size', type=int, default=256,
+                   help='sequences per forward pass / sampling call (the samples depend on it: keep it fixed)')
+    q.add_argument('--seed', type=int, default=0, help='seeds prompts, samples and labels: same command, same numbers')
+
+
+q = sub.add_parser('label', help='sample pairs from a policy and label them with the gold verifier')
+q.add_argument('--policy', default='out/sft', help='the sampling policy (sft, dpo or rl checkpoint)')
+q.add_argument('--task', default='sentiment', choices=sorted(TASKS), help='gold verifier + completion length')
+q.add_argument('--n_pairs', type=int, default=2000, help='training pairs, one per distinct train prompt')
+q.add_argument('--n_val', type=int, default=500, help='validation pairs, one per distinct val prompt')
+q.add_argument('--tau', type=float, default=0.1,
+               help='Bradley-Terry temperature: P(a beats b) = sigmoid((r_a - r_b)/tau). VADER compound lies in '
+                    '[-1, 1]; tau 0.1 labels a 0.2 difference correctly ~88%% of the time (a reasonably '
+                    'reliable but noisy human). 0 = deterministic: the higher reward wins, exact ties by a '
+                    'seeded coin')
+q.add_argument('--out', default='out/prefs.pt', help='the preference file to write (atomically)')
+common(q)
+
+q = sub.add_parser('score', help='gold reward, win rates, KL, length and diversity of policies on test prompts')
+q.add_argument('policies', nargs='+', help='policy out dirs (or ckpt.pt files); each is named by its basename')
+q.add_argument('--task', default='sentiment', choices=sorted(TASKS), help='gold verifier + completion length')
+q.add_argument('--json', default='out/eval.json', help='where the metrics go (written atomically)')
+q.add_argument('--ref', default=None,
+               help='the reference (SFT) policy for KL and "win vs SFT"; default: the first listed sft policy, '
+                    'else the reference recorded in the first listed checkpoint that has one')
+q.add_argument('--n_prompts', type=int, default=0, help='test prompts used (0 = all of them)')
+q.add_argument('--samples', type=int, default=2, help='samples per prompt per policy')
+q.add_argument('--beta', type=float, default=0.1, help='weight of KL in the reported gold reward - beta*KL')
+q.add_argument('--temperature', type=float, default=1.0, help='sampling temperature (> 0), also used for KL')
+q.add_argument('--best_of', type=int, default=0, help='also report best-of-N of each policy by --rm (N >= 2)')
+q.add_argument('--rm', default=None, help='reward model checkpoint (stage rm) that picks the best of N')
+common(q)
+
+q = sub.add_parser('prefs', help='held-out preference likelihood and accuracy of a reward model or a dpo policy')
+q.add_argument('ckpt', help="an rm checkpoint, or a dpo policy (implicit reward beta*log(pi/pi_ref))")
+q.add_argument('--prefs', default='out/prefs.pt', help='preference file from eval.py label')
+q.add_argument('--split', default='val', choices=['val', 'train'], help="which split of the file ('val' = held out)")
+q.add_argument('--json', default=None, help='also write the numbers to this JSON file')
+common(q)
+
+q = sub.add_parser('table', help='markdown table of one or more score JSON files')
+q.add_argument('files', nargs='+', help='JSON files written by eval.py score')
+
+q = sub.add_parser('plot', help='gold reward vs KL of one or more score JSON files (PNG)')
+q.add_argument('files', nargs='+', help='JSON files written by eval.py score')
+q.add_argument('--out', default='reward_kl.png', help='the PNG to write')
+
+
+def main(argv=None):
+    args = p.parse_args(argv)
+    {'label': label, 'score': score, 'prefs': prefs, 'table': table, 'plot': plot}[args.cmd](args)
+
+
+# -----------------------------------------------------------------------------
+# The gold verifiers.
+
+_VADER = []
+
+
+def vader(texts):
+    """VADER compound sentiment of each text, in [-1, 1] (rule-based, offline, deterministic)."""
+    if not _VADER:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        _VADER.append(SentimentIntensityAnalyzer())
+    return [_VADER[0].polarity_scores(t)['compound'] for t in texts]
+
+
+def lcs_len(a, b):
+    """Length of the longest common subsequence of two lists, by the textbook DP (one row at a time)."""
+    row = [0] * (len(b) + 1)
+    for x in a:
+        prev = 0  # row[j-1] of the previous row
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], prev + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def rouge_l_f1(a, b):
+    """ROUGE-L F1 = 2PR/(P+R) with P = LCS/len(a), R = LCS/len(b), i.e. 2*LCS/(len(a)+len(b)); 0 if empty."""
+    if not a or not b:
+        return 0.0
+    return 2.0 * lcs_len(a, b) / (len(a) + len(b))
+
+
+def real_tokens(ids, mask, eos):
+    """A completion's tokens without EOS and padding."""
+    return [int(t) for t, m in zip(ids.tolist(), mask.tolist()) if m and t != eos]
+
+
+def gold_rewards(task, enc, completions, mask, refs=None, ref_mask=None):
+    """The gold reward of each completion (N,) float: VADER of its text (sentiment, short) or ROUGE-L F1 of its
+    token ids against the human reference completion of the same prompt (overlap)."""
+    completions, mask = completions.cpu(), mask.cpu()
+    if task['name'] in ('sentiment', 'short'):
+        r = vader([M.decode(enc, c, m) for c, m in zip(completions, mask)])
+    elif task['name'] == 'overlap':
+        if refs is None or refs.size(0) != completions.size(0):
+            raise ValueError("overlap needs one reference completion per completion")
+        refs, ref_mask = refs.cpu(), ref_mask.cpu()
+        r = [rouge_l_f1(real_tokens(c, m, enc.eos), real_tokens(rc, rm, enc.eos))
+             for c, m, rc, rm in zip(completions, mask, refs, ref_mask)]
+    else:
+        raise ValueError(f"unknown task {task['name']!r}")
+    return torch.tensor(r, dtype=torch.float)
+
+
+# -----------------------------------------------------------------------------
+# Checks and loading shared by the subcommands.
+
+def get_task(name):
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}: one of {', '.join(sorted(TASKS))}")
+    return dict(TASKS[name])
+
+
+def check_task(ckpt, task, path, required=False):
+    """A checkpoint trained for one task must not be evaluated on another (sft checkpoints have task None)."""
+    have = ckpt.get('task')
+    if (have is None and required) or (have is not None and have != task):
+        raise M.CheckpointError(f"{path} was trained for task {task_str(have)}, not {task_str(task)}")
+
+
+def task_str(task):
+    if not isinstance(task, dict):
+        return repr(task)
+    return (f"{task.get('name')!r} ({task.get('prompt_len')}-token prompts, "
+            f"{task.get('completion_len')}-token completions)")
+
+
+def load_model(ckpt, path, device, task=None):
+    """A frozen model (eval mode, no grads) from a loaded checkpoint; checks the task's sequences fit."""
+    try:
+        model = M.frozen(M.model_from_checkpoint(ckpt, device))
+    except (RuntimeError, KeyError, TypeError) as e:
+        why = str(e).splitlines()[0][:120] if str(e) else ''
+        raise M.CheckpointError(f"{path}: cannot build the model ({type(e).__name__}: {why})")
+    if task is not None and task['prompt_len'] + task['completion_len'] > model.cfg.block_size:
+        raise M.CheckpointError(f"{path}: block_size {model.cfg.block_size} is too short for task {task_str(task)}")
+    return model
+
+
+def ckpt_file(path):
+    return os.path.realpath(os.path.join(path, 'ckpt.pt') if os.path.isdir(path) else path)
+
+
+def run_name(path):
+    """A policy is named by its out dir's basename (out/dpo/ckpt.pt and out/dpo are both 'dpo')."""
+    path = os.path.normpath(path)
+    return os.path.basename(os.path.dirname(path) if path.endswith('.pt') else path)
+
+
+def write_atomic(path, write):
+    """write(tmp) then rename: a crash or a bad run never leaves a half-written file in place of a good one."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    tmp = path + '.tmp'
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, obj):
+    def write(tmp):
+        with open(tmp, 'w') as f:
+            json.dump(obj, f, indent=2)
+    write_atomic(path, write)
+
+
+def pick(n_avail, n, seed, what):
+    """The first n of a seeded permutation of n_avail prompts (n = 0: all of them)."""
+    if n < 0:
+        raise ValueError(f"{what}: must be >= 0, got {n}")
+    if n > n_avail:
+        raise ValueError(f"{what}: asked for {n}, but there are only {n_avail}")
+    return torch.randperm(n_avail, generator=torch.Generator().manual_seed(seed))[:n or n_avail]
+
+
+# -----------------------------------------------------------------------------
+# Sampling, log-probs and the statistics.
+
+def generate(model, prompts, samples, completion_len, eos, temperature, seed, device, bs):
+    """`samples` completions per prompt (rows prompt-major: prompt i owns rows i*samples ... ), sampled in
+    batches from a generator seeded with `seed`, so every policy sees the same prompts and the same seed."""
+    gen = torch.Generator(device).manual_seed(seed)
+    x = prompts.repeat_interleave(samples, 0)
+    outs, masks = [], []
+    for i in range(0, x.size(0), bs):
+        o, m = M.sample(model, x[i:i + bs].to(device), completion_len, eos, temperature=temperature, generator=gen)
+        outs.append(o.cpu())
+        masks.append(m.cpu())
+    return torch.cat(outs), torch.cat(masks)
+
+
+@torch.no_grad()
+def seq_logprobs(model, prompts, completions, mask, temperature, device, bs):
+    """Sequence log-probs sum_t log pi(y_t | x, y<t) of completions (N,), in batches."""
+    out = []
+    with M.autocast(torch.device(device).type):
+        for i in range(0, prompts.size(0), bs):
+            lp = M.completion_logprobs(model, prompts[i:i + bs].to(device), completions[i:i + bs].to(device),
+                                       mask[i:i + bs].to(device), temperature=temperature)
+            out.append(lp.float().sum(1).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def rm_scores(rm, rm_type, prompts, completions, mask, device, bs):
+    out = []
+    with M.autocast(torch.device(device).type):
+        for i in range(0, prompts.size(0), bs):
+            out.append(M.rm_score(rm, rm_type, prompts[i:i + bs].to(device), completions[i:i + bs].to(device),
+                                  mask[i:i + bs].to(device)).float().cpu())
+    return torch.cat(out)
+
+
+def bt_labels(r_a, r_b, tau, generator=None):
+    """Bradley-Terry labels: True where a is preferred, with P(a > b) = sigmoid((r_a - r_b)/tau).
+    tau = 0 is the deterministic labeller: the higher reward wins and an exact tie is a fair coin."""
+    r_a, r_b = r_a.double(), r_b.double()
+    if tau < 0:
+        raise ValueError(f"tau must be >= 0, got {tau}")
+    prob = ((r_a > r_b).double() + 0.5 * (r_a == r_b).double()) if tau == 0 else torch.sigmoid((r_a - r_b) / tau)
+    return torch.rand(r_a.shape, generator=generator, dtype=torch.double) < prob
+
+
+def win_rate(a, b):
+    """1 where a beats b, 0.5 on a tie, 0 otherwise (elementwise, broadcasting)."""
+    return (a > b).float() + 0.5 * (a == b).float()
+
+
+def mean_ci(x):
+    """Mean and the half-width of its 95% normal-approximation interval over the rows of x (one per prompt)."""
+    x = x.double()
+    half = 1.96 * x.std().item() / math.sqrt(x.numel()) if x.numel() > 1 else 0.0
+    return x.mean().item(), half
+
+
+def distinct_2(completions, mask, eos):
+    """Unique token bigrams / all bigrams, over the real (non-EOS) tokens of every completion."""
+    grams = [g for c, m in zip(completions, mask) for toks in [real_tokens(c, m, eos)] for g in zip(toks, toks[1:])]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def shape_stats(completions, mask, eos):
+    """Mean length in real tokens (the mask: EOS counted), share ending with EOS, distinct-2."""
+    n = mask.sum(1).long()
+    last = completions[torch.arange(completions.size(0)), (n - 1).clamp(min=0)]
+    ends = ((n > 0) & (last == eos)).float()
+    return {'length': n.float().mean().item(), 'eos_rate': ends.mean().item(),
+            'distinct_2': distinct_2(completions, mask, eos)}
+
+
+# -----------------------------------------------------------------------------
+# label: the "human" of the paper. Two samples from the policy per prompt, labelled by Bradley-Terry on the gold
+# reward. Every prompt is used once, so the val pairs share no prompt with each other or with train.
+
+def label(args):
+    task = get_task(args.task)
+    if args.n_pairs < 1 or args.n_val < 1:
+        raise ValueError(f"--n_pairs and --n_val must be >= 1, got {args.n_pairs} and {args.n_val}")
+    if args.tau < 0 or not math.isfinite(args.tau):
+        raise ValueError(f"--tau must be a finite number >= 0, got {args.tau}")
+    if args.batch_size < 2:
+        raise ValueError(f"--batch_size must be >= 2, got {args.batch_size}")
+    if os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a directory; give a file name such as out/prefs.pt")
+    device = M.get_device(args.device)
+    ckpt = M.load_checkpoint(args.policy, stages=POLICY_STAGES)
+    check_task(ckpt, task, args.policy)
+    vocab, P, C = ckpt['vocab_size'], task['prompt_len'], task['completion_len']
+    policy = load_model(ckpt, args.policy, device, task)
+    enc = M.get_tokenizer(vocab)
+    t0 = time.time()
+    gen = torch.Generator(device).manual_seed(args.seed)          # the samples
+    coin = torch.Generator().manual_seed(args.seed + 1_000_003)   # the labeller's noise
+    data = {}
+    for split, n, off, flag in (('train', args.n_pairs, 0, '--n_pairs'), ('val', args.n_val, 1, '--n_val')):
+        prompts, refs, ref_mask = M.get_prompts(vocab, split, P, C)
+        idx = pick(prompts.size(0), n, args.seed + off, f"{flag} ({split} prompts)")
+        data[split] = label_split(policy, prompts[idx], refs[idx], ref_mask[idx], task, enc, device, gen, coin, args)
+        data[split]['prompt_idx'] = idx  # row of M.get_prompts(vocab, split, ...), to find the human reference
+    prefs_file = {'kind': 'prefs', 'task': task, 'vocab_size': vocab, 'policy': args.policy, 'tau': args.tau,
+                  'seed': args.seed, **data}
+
+    def write(tmp):  # write, then check it round-trips through the loader every consumer uses
+        torch.save(prefs_file, tmp)
+        M.load_prefs(tmp, task=task, vocab_size=vocab)
+    write_atomic(args.out, write)
+    for split, d in data.items():
+        r_c, r_r = d['r_chosen'], d['r_rejected']
+        tied = (r_c == r_r)
+        agree = f"{(r_c > r_r)[~tied].float().mean().item():.1%}" if (~tied).any() else 'n/a'
+        print(f"{split}: {r_c.numel()} pairs, {tied.sum().item()} tied ({tied.float().mean().item():.1%}, equal "
+              f"gold reward); labels agree with the gold order on {agree} of the untied; mean gold reward "
+              f"{torch.cat([r_c, r_r]).mean().item():+.4f}")
+    print(f"wrote {args.out} (task {task['name']}, tau {args.tau}) in {time.time() - t0:.1f}s")
+
+
+def label_split(policy, prompts, refs, ref_mask, task, enc, device, gen, coin, args):
+    bs = args.batch_size // 2  # pairs per sampling call: both samples of a prompt in one batch
+    keys = ('chosen', 'chosen_mask', 'rejected', 'rejected_mask', 'r_chosen', 'r_rejected')
+    out = {k: [] for k in keys}
+    for i in range(0, prompts.size(0), bs):
+        x = prompts[i:i + bs].to(device)
+        n = x.size(0)
+        y, m = M.sample(policy, torch.cat([x, x]), task['completion_len'], enc.eos, temperature=1.0, generator=gen)
+        y, m = y.cpu(), m.cpu()
+        r = gold_rewards(task, enc, y, m, refs[i:i + bs].repeat(2, 1), ref_mask[i:i + bs].repeat(2, 1))
+        a_wins = bt_labels(r[:n], r[n:], args.tau, coin)
+        w = a_wins[:, None]
+        out['chosen'].append(torch.where(w, y[:n], y[n:]))
+        out['chosen_mask'].append(torch.where(w, m[:n], m[n:]))
+        out['rejected'].append(torch.where(w, y[n:], y[:n]))
+        out['rejected_mask'].append(torch.where(w, m[n:], m[:n]))
+        out['r_chosen'].append(torch.where(a_wins, r[:n], r[n:]))
+        out['r_rejected'].append(torch.where(a_wins, r[n:], r[:n]))
+    return {'prompts': prompts.clone(), **{k: torch.cat(v) for k, v in out.items()}}
+
+
+# -----------------------------------------------------------------------------
+# score: the judge. Every policy gets the same test prompts and the same seeded generator.
+
+def score(args):
+    task = get_task(args.task)
+    if args.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    if not args.temperature > 0 or not math.isfinite(args.temperature):
+        raise ValueError(f"--temperature must be > 0, got {args.temperature}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {args.batch_size}")
+    if args.best_of and (args.best_of < 2 or args.rm is None):
+        raise ValueError("--best_of N needs N >= 2 and --rm CKPT")
+    if args.rm and not args.best_of:
+        raise ValueError("--rm is only used with --best_of N")
+    if os.path.isdir(args.json):
+        raise ValueError(f"--json {args.json} is a directory")
+    device = M.get_device(args.device)
+    P, C, S = task['prompt_len'], task['completion_len'], args.samples
+
+    # ---- checkpoints: everything is checked before any sampling starts
+    ckpts, names = {}, {}
+    for path in args.policies:
+        name = run_name(path)
+        if name in ckpts:
+            name = os.path.join(run_name(os.path.dirname(os.path.normpath(path))), name)
+        if name in ckpts:
+            raise ValueError(f"policy {path} is listed twice")
+        ckpts[name] = M.load_checkpoint(path, stages=POLICY_STAGES)
+        names[name] = path
+        check_task(ckpts[name], task, path)
+    ref_path = args.ref
+    if ref_path is None:
+        ref_path = next((names[n] for n, c in ckpts.items() if c['stage'] == 'sft'), None) or \
+            next((c['ref'] for c in ckpts.values() if c.get('ref')), None)
+        if ref_path is None:
+            raise ValueError("no reference policy: pass --ref out/sft")
+    ref_ckpt = M.load_checkpoint(ref_path, stages=POLICY_STAGES)
+    check_task(ref_ckpt, task, ref_path)
+    vocab = ref_ckpt['vocab_size']
+    for name, c in ckpts.items():
+        if c['vocab_size'] != vocab:
+            raise M.CheckpointError(f"{names[name]} has vocab_size {c['vocab_size']}, the reference {ref_path} {vocab}")
+    if args.best_of:
+        rm_ckpt = M.load_checkpoint(args.rm, stages=['rm'], vocab_size=vocab)
+        check_task(rm_ckpt, task, args.rm, required=True)
+        if rm_ckpt.get('rm_type') not in ('global', 'local'):
+            raise M.CheckpointError(f"{args.rm}: rm_type {rm_ckpt.get('rm_type')!r} is neither 'global' nor 'local'")
+        rm = load_model(rm_ckpt, args.rm, device, task)
+    enc = M.get_tokenizer(vocab)
+    prompts, refs, ref_mask = M.get_prompts(vocab, 'test', P, C)
+    idx = pick(prompts.size(0), args.n_prompts, args.seed, '--n_prompts (test prompts)')
+    prompts, refs, ref_mask = prompts[idx], refs[idx], ref_mask[idx]
+    n = prompts.size(0)
+    xs = prompts.repeat_interleave(S, 0)
+    refs_s, ref_mask_s = refs.repeat_interleave(S, 0), ref_mask.repeat_interleave(S, 0)
+    bs = args.batch_size
+    t0 = time.time()
+
+    # ---- the human reference completions and the reference policy's samples: what every policy is compared to
+    g_human = gold_rewards(task, enc, refs, ref_mask, refs, ref_mask)
+    ref = load_model(ref_ckpt, ref_path, device, task)
+    y_ref, m_ref = generate(ref, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs)
+    g_ref = gold_rewards(task, enc, y_ref, m_ref, refs_s, ref_mask_s).view(n, S)
+
+    def examples(y, m, g, k=3):
+        return [{'prompt': M.decode(enc, prompts[i]), 'completion': M.decode(enc, y[i * (y.size(0) // n)],
+                 m[i * (y.size(0) // n)]), 'gold': g.view(n, -1)[i, 0].item(),
+                 'reference': M.decode(enc, refs[i], ref_mask[i])} for i in range(min(k, n))]
+
+    def row(g, path, stage, kl=None, kl_note=None):
+        """The metrics of a (n, k) matrix of gold rewards, k completions per prompt; kl (n, k) or a number."""
+        w_h = win_rate(g, g_human[:, None]).mean(1)
+        w_r = win_rate(g[:, :, None], g_ref[:, None, :]).mean((1, 2))  # each completion vs each SFT sample
+        out = {'path': path, 'stage': stage, 'n_completions': g.numel()}
+        out['gold_reward'], out['gold_reward_ci'] = mean_ci(g.mean(1))
+        if task['name'] == 'overlap':  # the reference is the answer key: it scores 1 and always wins
+            out['win_vs_human'] = out['win_vs_human_ci'] = None
+        else:
+            out['win_vs_human'], out['win_vs_human_ci'] = mean_ci(w_h)
+            out['tie_vs_human'] = (g == g_human[:, None]).float().mean().item()  # ties count half in the win rate
+        out['win_vs_ref'], out['win_vs_ref_ci'] = mean_ci(w_r)
+        if isinstance(kl, torch.Tensor):
+            out['kl'], out['kl_ci'] = mean_ci(kl.mean(1))
+            out['reward_minus_beta_kl'], out['reward_minus_beta_kl_ci'] = mean_ci((g - args.beta * kl).mean(1))
+        elif kl is not None:
+            out['kl'], out['kl_ci'] = kl, 0.0
+            out['reward_minus_beta_kl'], out['reward_minus_beta_kl_ci'] = mean_ci(g.mean(1) - args.beta * kl)
+        else:
+            out['kl'] = out['kl_ci'] = out['reward_minus_beta_kl'] = out['reward_minus_beta_kl_ci'] = None
+        if kl_note:
+            out['kl_note'] = kl_note
+        return out
+
+    results = {'human_reference': {**row(g_human[:, None], None, 'human'), **shape_stats(refs, ref_mask, enc.eos),
+                                   'examples': examples(refs, ref_mask, g_human)}}
+    for name, ckpt in ckpts.items():
+        path = names[name]
+        same = ckpt_file(path) == ckpt_file(ref_path)
+        model = ref if same else load_model(ckpt, path, device, task)
+        if same:  # identical seed and model: identical samples, so reuse them
+            y, m = y_ref, m_ref
+        else:
+            y, m = generate(model, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs)
+        g = gold_rewards(task, enc, y, m, refs_s, ref_mask_s).view(n, S)
+        kl = (seq_logprobs(model, xs, y, m, args.temperature, device, bs)
+              - seq_logprobs(ref, xs, y, m, args.temperature, device, bs)).view(n, S)
+        results[name] = {**row(g, path, ckpt['stage'], kl), **shape_stats(y, m, enc.eos), 'step': ckpt.get('step'),
+                         'examples': examples(y, m, g)}
+        if args.best_of:  # N samples per prompt, the RM's favourite is the answer
+            N = args.best_of
+            yb, mb = generate(model, prompts, N, C, enc.eos, args.temperature, args.seed + 1, device, bs)
+            xb = prompts.repeat_interleave(N, 0)
+            s = rm_scores(rm, rm_ckpt['rm_type'], xb, yb, mb, device, bs).view(n, N)
+            gb = gold_rewards(task, enc, yb, mb, refs.repeat_interleave(N, 0), ref_mask.repeat_interleave(N, 0))
+            gb = gb.view(n, N)
+            best = s.argmax(1)
+            rows = torch.arange(n) * N + best
+            # KL(bo || ref) = KL(bo || pi) + E_bo[log pi/ref]. The first term has no sample estimate; it is at
+            # most log N - (N-1)/N (Beirami et al. 2024). The second is the k1 log-ratio on the picked samples.
+            bound = math.log(N) - (N - 1) / N
+            kl_bon = bound
+            if not same:
+                pick_args = (prompts, yb[rows], mb[rows], args.temperature, device, bs)
+                kl_bon = (bound + seq_logprobs(model, *pick_args) - seq_logprobs(ref, *pick_args)).view(n, 1)
+            results[f'{name}+bo{N}'] = {
+                **row(gb.gather(1, best[:, None]), path, f"{ckpt['stage']}+best_of_{N}", kl_bon,
+                      "upper bound: log N - (N-1)/N + the k1 log-ratio of the picked samples to the reference"),
+                **shape_stats(yb[rows], mb[rows], enc.eos), 'rm': args.rm, 'rm_score': s.max(1).values.mean().item(),
+                'gold_oracle_best_of_n': gb.max(1).values.mean().item(),
+                'examples': examples(yb[rows], mb[rows], gb.gather(1, best[:, None]))}
+        del model
+    dt = time.time() - t0
+
+    out = {'task': task, 'seed': args.seed, 'n_prompts': n, 'samples': S, 'temperature': args.temperature,
+           'beta': args.beta, 'ref': ref_path, 'vocab_size': vocab, 'kl_estimator': KL_ESTIMATOR, 'ci': CI,
+           'best_of': args.best_of, 'rm': args.rm, 'seconds': dt, 'policies': results}
+    if task['name'] == 'overlap':
+        out['note'] = OVERLAP_NOTE
+    write_json(args.json, out)
+    print(f"task {task['name']}: {n} test prompts x {S} samples, reference policy {ref_path}, seed {args.seed}")
+    print(markdown([(None, out)]))
+    print(f"+- : {CI}\nKL: {KL_ESTIMATOR}" + (f"\n{OVERLAP_NOTE}" if 'note' in out else ''))
+    for name, r in results.items():
+        for e in r['examples']:
+            print(f"  {name:>16} | {e['prompt']!r} -> {e['completion']!r}  (gold {e['gold']:+.3f})")
+    print(f"wrote {args.json} in {dt:.1f}s")
+
+
+# -----------------------------------------------------------------------------
+# prefs: how well does a reward (an RM, or a dpo policy's implicit reward) predict held-out preferences?
+
+def prefs(args):
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1, got {args.batch_size}")
+    device = M.get_device(args.device)
+    ckpt = M.load_checkpoint(args.ckpt, stages=('rm', 'dpo', 'rl'))
+    data = M.load_prefs(args.prefs)
+    task, vocab = data['task'], data['vocab_size']
+    if ckpt['vocab_size'] != vocab:
+        raise M.CheckpointError(f"{args.ckpt} has vocab_size {ckpt['vocab_size']}, {args.prefs} {vocab}")
+    check_task(ckpt, task, args.ckpt, required=True)
+    model = load_model(ckpt, args.ckpt, device, task)
+    if ckpt['stage'] == 'rm':
+        kind = ckpt.get('rm_type')
+        if kind not in ('global', 'local'):
+            raise M.CheckpointError(f"{args.ckpt}: rm_type {kind!r} is neither 'global' nor 'local'")
+        ref, beta = None, None
+    else:  # the implicit reward beta*log(pi/pi_ref) of a policy trained with a preference loss
+        kind, beta = 'dpo_implicit', ckpt.get('beta')
+        if not ckpt.get('ref') or not beta:
+            raise M.CheckpointError(f"{args.ckpt} records no reference policy and beta: not a dpo-style policy")
+        ref_ckpt = M.load_checkpoint(ckpt['ref'], stages=['sft'], vocab_size=vocab)
+        ref = load_model(ref_ckpt, ckpt['ref'], device, task)
+    d = data[args.split]
+    N = d['prompts'].size(0)
+    margins = []
+    with torch.no_grad(), M.autocast(torch.device(device).type):
+        for i in range(0, N, args.batch_size):
+            b = {k: d[k][i:i + args.batch_size].to(device) for k in M.PREF_KEYS}
+            if ref is None:
+                s_c, s_r = M.score_pairs(model, b, kind)
+                margins.append((s_c - s_r).float().cpu())
+            else:
+                lp_c, lp_r = M.score_pairs(model, b)
+                ref_c, ref_r = M.score_pairs(ref, b)
+                margins.append((beta * ((lp_c - ref_c) - (lp_r - ref_r))).float().cpu())
+    margins = torch.cat(margins).double()
+    gold = (d['r_chosen'] - d['r_rejected']).double()
+    untied = gold != 0
+    ll = F.logsigmoid(margins)
+    out = {'ckpt': args.ckpt, 'prefs': args.prefs, 'split': args.split, 'task': task, 'reward': kind, 'beta': beta,
+           'n_pairs': N, 'n_tied': int((~untied).sum()), 'loglik': ll.mean().item(),
+           'loglik_untied': ll[untied].mean().item() if untied.any() else None,
+           # agreement with the (noisy) labels, and with the gold order itself; score ties count half
+           'acc': win_rate(margins[untied], torch.zeros(1)).mean().item() if untied.any() else None,
+           'acc_gold': win_rate(margins[untied] * gold[untied].sign(), torch.zeros(1)).mean().item()
+           if untied.any() else None}
+    fmt = lambda v: 'n/a' if v is None else f'{v:.4f}'
+    print(f"{args.ckpt} ({kind}) on {args.prefs} [{args.split}]: {N} pairs, {out['n_tied']} tied (equal gold reward)")
+    print(f"preference log-likelihood {fmt(out['loglik'])} (untied pairs {fmt(out['loglik_untied'])}); "
+          f"accuracy on untied pairs: vs labels {fmt(out['acc'])}, vs gold order {fmt(out['acc_gold'])}")
+    if args.json:
+        write_json(args.json, out)
+        print(f"wrote {args.json}")
+
+
+# -----------------------------------------------------------------------------
+# table and plot: compare runs.
+
+def read_score_json(path):
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {path}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a JSON file ({type(e).__name__})")
+    if not isinstance(d, dict) or not isinstance(d.get('policies'), dict) or 'task' not in d:
+        raise ValueError(f"{path} was not written by eval.py score")
+    return d
+
+
+def markdown(runs):
+    """runs: [(label or None, score dict)]."""
+    def f(v, ci=None, fmt='{:+.3f}'):
+        return 'n/a' if v is None else fmt.format(v) + ('' if ci is None else f' ± {ci:.3f}')
+    lines = [('| file ' if runs[0][0] else '') + '| task | policy | gold reward | win vs human | win vs SFT | KL | '
+             'reward - beta*KL | length |',
+             ('|---' if runs[0][0] else '') + '|---|---|---|---|---|---|---|---|']
+    for lab, d in runs:
+        for name, r in d['policies'].items():
+            lines.append((f'| {lab} ' if lab else '') + f"| {d['task']['name']} | {name} | "
+                         f"{f(r['gold_reward'], r['gold_reward_ci'])} | "
+                         f"{f(r['win_vs_human'], r['win_vs_human_ci'], '{:.3f}')} | "
+                         f"{f(r['win_vs_ref'], r['win_vs_ref_ci'], '{:.3f}')} | "
+                         f"{f(r['kl'], r.get('kl_ci'), '{:.2f}')} | {f(r['reward_minus_beta_kl'])} | "
+                         f"{r['length']:.1f} |")
+    return '\n'.join(lines)
+
+
+def table(args):
+    runs = [(path if len(args.files) > 1 else None, read_score_json(path)) for path in args.files]
+    print(markdown(runs))
+    betas = sorted({d.get('beta') for _, d in runs}, key=str)
+    print(f"\n+- : 95% normal-approximation intervals over prompts; beta = {', '.join(map(str, betas))}")
+    if any(d['task']['name'] == 'overlap' for _, d in runs):
+        print(OVERLAP_NOTE)
+
+
+def plot(args):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    runs = [(path, read_score_json(path)) for path in args.files]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for k, (path, d) in enumerate(runs):
+        color = f'C{k % 10}'
+        for name, r in d['policies'].items():
+            if r['kl'] is None:  # the human reference: a line, it has no KL
+                ax.axhline(r['gold_reward'], color=color, ls=':', lw=1)
+                continue
+            ax.errorbar(r['kl'], r['gold_reward'], yerr=r['gold_reward_ci'], xerr=r.get('kl_ci') or 0,
+                        fmt='x' if 'best_of' in r['stage'] else 'o', color=color, capsize=2)
+            ax.annotate(name, (r['kl'], r['gold_reward']), fontsize=7, xytext=(3, 3), textcoords='offset points')
+        ax.plot([], [], 'o', color=color, label=f"{os.path.basename(path)} ({d['task']['name']})")
+    ax.set_xlabel('KL(pi || pi_ref), nats per completion (k1 estimate; x = best-of-N bound)')
+    ax.set_ylabel('gold reward (95% CI; dotted = human reference)')
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    write_atomic(args.out, lambda tmp: fig.savefig(tmp, format='png', dpi=130))
+    print(f"wrote {args.out}")
+
+
+if __name__ == '__main__':
+    M.main_guard(main)
