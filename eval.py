@@ -68,7 +68,9 @@ q.add_argument('--json', default='out/eval.json', help='where the metrics go (wr
 q.add_argument('--ref', default=None,
                help='the reference (SFT) policy for KL and "win vs SFT"; default: the first listed sft policy, '
                     'else the reference recorded in the first listed checkpoint that has one')
-q.add_argument('--n_prompts', type=int, default=0, help='test prompts used (0 = all of them)')
+q.add_argument('--n_prompts', type=int, default=0, help='prompts used (0 = all of them)')
+q.add_argument('--split', default='test', choices=['test', 'val'],
+               help="'test' for results; 'val' for tuning, so that choices never see the test prompts")
 q.add_argument('--samples', type=int, default=2, help='samples per prompt per policy')
 q.add_argument('--beta', type=float, default=0.1, help='weight of KL in the reported gold reward - beta*KL')
 q.add_argument('--temperature', type=float, default=1.0, help='sampling temperature (> 0), also used for KL')
@@ -414,8 +416,8 @@ def score(args):
             raise M.CheckpointError(f"{args.rm}: rm_type {rm_ckpt.get('rm_type')!r} is neither 'global' nor 'local'")
         rm = load_model(rm_ckpt, args.rm, device, task)
     enc = M.get_tokenizer(vocab)
-    prompts, refs, ref_mask = M.get_prompts(vocab, 'test', P, C)
-    idx = pick(prompts.size(0), args.n_prompts, args.seed, '--n_prompts (test prompts)')
+    prompts, refs, ref_mask = M.get_prompts(vocab, args.split, P, C)
+    idx = pick(prompts.size(0), args.n_prompts, args.seed, f'--n_prompts ({args.split} prompts)')
     prompts, refs, ref_mask = prompts[idx], refs[idx], ref_mask[idx]
     n = prompts.size(0)
     xs = prompts.repeat_interleave(S, 0)
@@ -499,7 +501,7 @@ def score(args):
     dt = time.time() - t0
 
     out = {'task': task, 'seed': args.seed, 'n_prompts': n, 'samples': S, 'temperature': args.temperature,
-           'beta': args.beta, 'ref': ref_path, 'vocab_size': vocab, 'kl_estimator': KL_ESTIMATOR, 'ci': CI,
+           'split': args.split, 'beta': args.beta, 'ref': ref_path, 'vocab_size': vocab, 'kl_estimator': KL_ESTIMATOR, 'ci': CI,
            'best_of': args.best_of, 'rm': args.rm, 'seconds': dt, 'policies': results}
     if task['name'] == 'overlap':
         out['note'] = OVERLAP_NOTE

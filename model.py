@@ -4,6 +4,7 @@ the preference losses, the tokenizer, the corpus and its prompts, checkpoints, a
 A stage script imports this file, the standard library and third-party packages, never another stage.
 """
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -154,9 +155,10 @@ def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, genera
         for t in range(max_new):
             if temperature == 0:
                 tok = logits.argmax(-1)
-            else:
-                probs = F.softmax(logits.float() / temperature, dim=-1)
-                tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            else:  # inverse-CDF: one uniform per row (torch.multinomial draws one per vocabulary entry)
+                cdf = F.softmax(logits.float() / temperature, dim=-1).cumsum(-1)
+                u = torch.rand(B, 1, device=dev, generator=generator) * cdf[:, -1:]
+                tok = torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.size(1) - 1)
             out[:, t] = torch.where(alive, tok, PAD)
             mask[:, t] = alive.float()
             alive &= tok != eos
@@ -259,6 +261,7 @@ GPT2_SHA256 = {'vocab.bpe': '1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0
 GPT2_VOCAB = 50257
 
 
+@functools.lru_cache(maxsize=None)
 def get_tokenizer(vocab_size=4096):
     """GPT-2 BPE keeping the ranks below vocab_size - 1, with EOS = vocab_size - 1. Each merge's parts rank
     below the merge, so a rank prefix is itself a valid BPE; vocab_size 50257 is exactly GPT-2."""
@@ -294,6 +297,7 @@ def fortunes_path():
     return path
 
 
+@functools.lru_cache(maxsize=1)
 def load_documents():
     """The fortunes, one string each ('%' lines separate them; the offensive '-o' file is left out)."""
     with open(fortunes_path(), encoding='utf-8', errors='replace') as f:
@@ -437,6 +441,9 @@ def load_prefs(path, task=None, vocab_size=None):
         if not isinstance(d, dict) or any(k not in d for k in PREF_KEYS):
             raise CheckpointError(f"{path}: split '{split}' is missing or malformed")
         n = d['prompts'].size(0)
+        if d['chosen'].shape != d['rejected'].shape or d['chosen'].shape != d['chosen_mask'].shape \
+                or d['rejected'].shape != d['rejected_mask'].shape:
+            raise CheckpointError(f"{path}: split '{split}' has completions and masks of different shapes")
         if n == 0:
             raise CheckpointError(f"{path}: split '{split}' is empty")
         if any(d[k].size(0) != n for k in PREF_KEYS):
@@ -529,7 +536,7 @@ def main_guard(main):
     """Run a stage's main(); turn the errors bad input causes into one line."""
     try:
         main()
-    except (CheckpointError, ValueError, FileNotFoundError) as e:
+    except (CheckpointError, ValueError, FileNotFoundError, KeyError) as e:
         die(str(e))
 
 
