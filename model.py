@@ -519,7 +519,8 @@ def epoch_batch(n, batch_size, step, seed):
 
 
 def cosine_lr(it, max_iters, lr, warmup=20, min_frac=0.1):
-    """Linear warm-up, then cosine decay to min_frac * lr."""
+    """Linear warm-up (at most a tenth of the run), then cosine decay to min_frac * lr."""
+    warmup = min(warmup, max_iters // 10)
     if it < warmup:
         return lr * (it + 1) / warmup
     frac = (it - warmup) / max(1, max_iters - warmup)

@@ -13,11 +13,11 @@ SEED=${SEED:-1337}
 if [ "$SIZE" = tiny ]; then
   OUT=${OUT:-out/tiny}
   SFT="--vocab_size 512 --n_layer 2 --n_head 2 --n_embd 64 --max_iters 300 --lr 3e-3"
-  PAIRS="--n_pairs 300 --n_val 100"; RM="--lr 1e-3"; DPO="--lr 1e-4 --batch_size 16"
-  ODPO="--n_prompts 300 --k 4 --lr 1e-4"; RLOO="--max_iters 60 --lr 3e-4"; SCORE="--n_prompts 200"
+  PAIRS="--n_pairs 2000 --n_val 200"; RM="--lr 1e-3"; DPO="--lr 1e-3"
+  ODPO="--n_prompts 500 --k 4 --lr 1e-3"; RLOO="--max_iters 100 --lr 1e-3"; SCORE="--n_prompts 300"
 elif [ "$SIZE" = default ]; then
   OUT=${OUT:-out}
-  SFT=""; PAIRS="--n_pairs 2000 --n_val 500"; RM=""; DPO=""; ODPO=""; RLOO=""; SCORE=""
+  SFT=""; PAIRS="--n_pairs 4000 --n_val 500"; RM=""; DPO=""; ODPO=""; RLOO=""; SCORE=""
 else
   echo "usage: bash run.sh [default|tiny]" >&2; exit 2
 fi

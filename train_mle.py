@@ -21,7 +21,7 @@ p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDes
 p.add_argument('--loss', choices=['sft', 'dpo'], required=True)
 M.add_common_args(p)
 p.add_argument('--batch_size', type=int, default=None, help='sequences (sft: 32) or pairs (dpo: 32) per step')
-p.add_argument('--lr', type=float, default=None, help='peak learning rate (sft: 2e-3, dpo: 1e-5)')
+p.add_argument('--lr', type=float, default=None, help='peak learning rate (sft: 2e-3, dpo: 1e-4)')
 p.add_argument('--eval_interval', type=int, default=None, help='steps between evals and checkpoints')
 p.add_argument('--compile', action='store_true', help='torch.compile the model (CUDA)')
 g = p.add_argument_group('sft: the model trained from scratch')
@@ -43,7 +43,7 @@ def main():
     sft = args.loss == 'sft'
     args.out_dir = args.out_dir or f'out/{args.loss}'
     args.batch_size = args.batch_size or 32
-    args.lr = args.lr or (2e-3 if sft else 1e-5)
+    args.lr = args.lr or (2e-3 if sft else 1e-4)
     if not sft and (args.prefs is None or args.ref is None):
         raise ValueError("--loss dpo needs --prefs and --ref")
     if args.beta <= 0:

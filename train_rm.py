@@ -24,7 +24,7 @@ p.add_argument('--init', default='out/sft', help="an sft checkpoint to start fro
 p.add_argument('--rm_type', choices=['global', 'local'], default='global')
 p.add_argument('--epochs', type=float, default=2.0, help='passes over the preference pairs')
 p.add_argument('--batch_size', type=int, default=32, help='pairs per step')
-p.add_argument('--lr', type=float, default=None, help='peak learning rate (global 1e-4, local 1e-5)')
+p.add_argument('--lr', type=float, default=None, help='peak learning rate (global 1e-3, local 1e-4)')
 p.add_argument('--dropout', type=float, default=0.0)
 p.add_argument('--eval_interval', type=int, default=None, help='steps between evals and checkpoints')
 g = p.add_argument_group('--init scratch: the size of the reward model')
@@ -36,7 +36,7 @@ g.add_argument('--n_embd', type=int, default=64)
 def main():
     args = p.parse_args()
     args.out_dir = args.out_dir or 'out/rm'
-    args.lr = args.lr or (1e-4 if args.rm_type == 'global' else 1e-5)
+    args.lr = args.lr or (1e-3 if args.rm_type == 'global' else 1e-4)
     device = M.get_device(args.device)
     M.seed_everything(args.seed)
 
