@@ -12,8 +12,8 @@ TASK=${TASK:-sentiment}
 SEED=${SEED:-1337}
 if [ "$SIZE" = tiny ]; then
   OUT=${OUT:-out/tiny}
-  SFT="--vocab_size 512 --n_layer 2 --n_head 2 --n_embd 64 --max_iters 300 --lr 3e-3"
-  PAIRS="--n_pairs 2000 --n_val 200"; RM="--lr 1e-3"; DPO="--lr 1e-3"
+  SFT="--n_layer 2 --n_head 2 --n_embd 64 --max_iters 400 --lr 3e-3"
+  PAIRS="--n_pairs 2000 --n_val 200"; RM="--lr 3e-3 --epochs 3"; DPO="--lr 1e-3"
   ODPO="--n_prompts 500 --k 4 --lr 1e-3"; RLOO="--max_iters 100 --lr 1e-3"; SCORE="--n_prompts 300"
 elif [ "$SIZE" = default ]; then
   OUT=${OUT:-out}
@@ -47,3 +47,8 @@ stage score      python eval.py score $OUT/sft $OUT/dpo $OUT/dpo2x $OUT/odpo_sft
                    --ref $OUT/sft --task $TASK --seed $SEED --json $OUT/eval_$TASK.json $SCORE
 python eval.py table $OUT/eval_$TASK.json
 echo "stage wall times:"; cat "$OUT/timings.txt"
+if [ "$SIZE" = default ]; then  # the committed copy the README quotes
+  mkdir -p results
+  cp $OUT/eval_$TASK.json results/run_${TASK}_seed$SEED.json
+  cp $OUT/timings.txt results/run_${TASK}_seed${SEED}_timings.txt
+fi

@@ -32,7 +32,7 @@ p.add_argument('--ref', default=None, help='the reference policy (default: --ini
 p.add_argument('--beta', type=float, default=0.1, help='KL weight (online_dpo: the DPO beta)')
 p.add_argument('--k', type=int, default=None, help='samples per prompt (rloo 4, online_dpo 8)')
 p.add_argument('--temperature', type=float, default=1.0, help='for sampling and for the log-probs alike')
-p.add_argument('--lr', type=float, default=None, help='peak learning rate (rloo 1e-4, online_dpo 1e-4 as offline DPO)')
+p.add_argument('--lr', type=float, default=None, help='peak learning rate (rloo 3e-4, online_dpo 1e-4 as offline DPO)')
 p.add_argument('--batch_size', type=int, default=None, help='prompts per step (rloo 16) or pairs (online_dpo 32)')
 p.add_argument('--eval_interval', type=int, default=None, help='steps between log lines and checkpoints')
 g = p.add_argument_group('online_dpo')
@@ -46,7 +46,7 @@ def main():
     rloo = args.algo == 'rloo'
     args.out_dir = args.out_dir or f'out/{args.algo}'
     args.k = args.k or (4 if rloo else 8)
-    args.lr = args.lr or 1e-4
+    args.lr = args.lr or (3e-4 if rloo else 1e-4)
     args.batch_size = args.batch_size or (16 if rloo else 32)
     if args.beta <= 0:
         raise ValueError(f"--beta must be > 0, got {args.beta}")

@@ -213,3 +213,16 @@ def test_bad_input_is_refused(runs):
     assert_refused(run('label', '--policy', runs['rm'], '--out', prefs), 'rm')  # not a policy
     assert_refused(run('label', '--policy', runs['sft'], '--n_pairs', 10 ** 6, '--out', prefs), '--n_pairs')
     assert prefs.read_bytes() == before  # the good file is untouched
+
+
+def test_same_seed_same_numbers(runs):
+    """eval.py is deterministic on CPU: the same command twice gives the same JSON (bar the wall time)."""
+    outs = []
+    for i in range(2):
+        js = runs['dir'] / f'det{i}.json'
+        assert run('score', runs['sft'], runs['dpo'], '--ref', runs['sft'], '--task', 'sentiment',
+                   '--n_prompts', 8, '--json', js).returncode == 0
+        d = json.loads(js.read_text())
+        d.pop('seconds')
+        outs.append(d)
+    assert outs[0] == outs[1]
