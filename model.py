@@ -100,14 +100,15 @@ class GPT(nn.Module):
     def num_params(self):
         return sum(p.numel() for p in self.parameters()) - self.wpe.weight.numel()
 
-    def forward(self, idx, cache=None, pos=0):
-        """Logits (B, T, vocab), or scores (B, T) for a reward model; `cache` is a list of (k, v), one per layer."""
+    def forward(self, idx, cache=None, pos=0, keep=0):
+        """Logits (B, T, vocab), or scores (B, T) for a reward model; `cache` is a list of (k, v), one per layer.
+        keep > 0 applies the head to the last `keep` positions only (the vocabulary projection is the costly part)."""
         T = idx.size(1)
         assert pos + T <= self.cfg.block_size, f"sequence of {pos + T} tokens > block_size {self.cfg.block_size}"
         x = self.drop(self.wte(idx) + self.wpe(torch.arange(pos, pos + T, device=idx.device)))
         for i, block in enumerate(self.h):
             x = block(x, None if cache is None else cache[i], pos)
-        x = self.ln_f(x)
+        x = self.ln_f(x[:, -keep:] if keep else x)
         return self.score_head(x).squeeze(-1) if self.score_head is not None else self.lm_head(x)
 
     def configure_optimizer(self, lr, weight_decay=0.1, betas=(0.9, 0.95)):
@@ -151,7 +152,7 @@ def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, genera
                  for _ in range(c.n_layer)]
     seq = prompts
     with autocast(dev.type):
-        logits = model(prompts, cache, 0)[:, -1]
+        logits = model(prompts, cache, 0, keep=1)[:, -1]
         for t in range(max_new):
             if temperature == 0:
                 tok = logits.argmax(-1)
@@ -177,7 +178,7 @@ def completion_logprobs(model, prompts, completions, mask, temperature=1.0):
     """Per-token log pi(y_t | x, y_<t) of the completions, (B, C), 0 at padding. Logits at position t score
     token t+1, so the completion is scored by logits P-1 ... P+C-2. Sum over dim 1 for a sequence log-prob."""
     idx = torch.cat([prompts, completions], dim=1)
-    logits = model(idx[:, :-1])[:, prompts.size(1) - 1:].float()
+    logits = model(idx[:, :-1], keep=completions.size(1)).float()
     if temperature != 1.0:
         logits = logits / temperature
     logp = torch.gather(F.log_softmax(logits, dim=-1), 2, completions.unsqueeze(2)).squeeze(2)
