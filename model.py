@@ -507,6 +507,16 @@ def train_step(model, optimizer, loss, lr, clip=1.0):
     optimizer.step()
 
 
+def log_and_save(out_dir, row, save, bar, stop):
+    """At an eval point: append the row to log.jsonl, print it, checkpoint. True when a signal asked to stop."""
+    log_jsonl(out_dir, row)
+    bar.write(format_row(row))
+    save()
+    if stop.stop:
+        bar.write(f"interrupted: checkpoint at step {row['step']} saved; continue with --resume")
+    return stop.stop
+
+
 def format_row(row):
     return ' '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in row.items())
 

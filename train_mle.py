@@ -125,13 +125,9 @@ def main():
             row['tokens_per_s' if sft else 'pairs_per_s'] = tokens / dt
             if device == 'cuda' and sft:
                 row['mfu'] = model.estimate_mfu(tokens / dt, M.gpu_peak_flops())
-            M.log_jsonl(args.out_dir, row)
-            bar.write(M.format_row(row))
-            save()
+            if M.log_and_save(args.out_dir, row, save, bar, stop):
+                return
             t0, tokens = time.time(), 0
-            if stop.stop:
-                bar.write(f"interrupted: checkpoint at step {step} saved; continue with --resume")
-                break
     bar.close()
     if sft:
         print(f"final val loss {row['val_loss']:.4f} vs unigram baseline {unigram:.4f}")

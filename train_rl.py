@@ -158,11 +158,7 @@ def main():
         if step % args.eval_interval == 0 or step == max_iters or stop.stop:
             row = {'step': step, 'loss': loss.item(), 'lr': lr, **stats,
                    'samples_per_s': n_samples / t_total, 'sampling_share': t_sample / t_total}
-            M.log_jsonl(args.out_dir, row)
-            bar.write(M.format_row(row))
-            save()
-            if stop.stop:
-                bar.write(f"interrupted: checkpoint at step {step} saved; continue with --resume")
+            if M.log_and_save(args.out_dir, row, save, bar, stop):
                 return
     bar.close()
 

@@ -94,11 +94,7 @@ def main():
             margins, _ = scores(model, val, args.rm_type, device)
             row = {'step': step, 'loss': loss.item(), 'lr': lr, 'train_acc': (s_c > s_r).float().mean().item(),
                    **M.pref_metrics(margins, val['r_chosen'], val['r_rejected'])}
-            M.log_jsonl(args.out_dir, row)
-            bar.write(M.format_row(row))
-            save()
-            if stop.stop:
-                bar.write(f"interrupted: checkpoint at step {step} saved; continue with --resume")
+            if M.log_and_save(args.out_dir, row, save, bar, stop):
                 return
     bar.close()
 
