@@ -26,9 +26,14 @@ def save_tiny(path, model, stage='sft', **extra):
     return path
 
 
+# One thread per stage process: stable on a shared 2-core machine, and the same float reduction order in
+# every run, which the bitwise resume tests need.
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
+
+
 def run(*args, check=True):
     """Run a stage script as a user would; returns the CompletedProcess."""
-    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
     if check and r.returncode != 0:
         raise AssertionError(f"{args} failed:\n{r.stdout}\n{r.stderr}")
     return r

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, M, tiny_gpt, save_tiny, run, planted_prefs
+from conftest import ROOT, ENV, M, tiny_gpt, save_tiny, run, planted_prefs
 
 TASK = {'name': 'sentiment', 'prompt_len': 8, 'completion_len': 6}
 
@@ -109,8 +109,7 @@ def test_a_killed_run_resumes_to_the_same_checkpoint(world, tmp_path, stage):
     straight = str(tmp_path / 'straight')
     run(*args, '--out_dir', straight)
     killed = str(tmp_path / 'killed')
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    p = subprocess.Popen([sys.executable, *args, '--out_dir', killed], cwd=ROOT, env=env,
+    p = subprocess.Popen([sys.executable, *args, '--out_dir', killed], cwd=ROOT, env=ENV,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = os.path.join(killed, 'ckpt.pt')
     while not os.path.exists(ckpt) and p.poll() is None:
