@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole study in miniature on one task: SFT -> preference labels from the gold verifier -> reward model,
 # offline DPO (1 and 2 epochs), online DPO (SFT sampler and DPO sampler), RLOO -> gold evaluation and table.
-#   bash run.sh                 # CPU default, about 15 minutes on 2 cores; results in out/
-#   bash run.sh tiny            # toy size, about a minute; results in out/tiny (used by the tests)
+#   bash run.sh                 # CPU default, about 13.5 minutes on 2 quiet cores; results in out/
+#   bash run.sh tiny            # toy size, a few minutes; results in out/tiny (the end-to-end test)
 #   TASK=short bash run.sh      # another task (sentiment | short | overlap); SEED=1 another seed
 # A stage that finished (its 'done' marker exists) is reused when rerun; delete its directory to redo it.
 set -euo pipefail
