@@ -542,18 +542,13 @@ def prefs(args):
         ref = load_model(ref_ckpt, ckpt['ref'], device, task)
     d = data[args.split]
     N = d['prompts'].size(0)
-    margins = []
-    with torch.no_grad(), M.autocast(torch.device(device).type):
-        for i in range(0, N, args.batch_size):
-            b = {k: d[k][i:i + args.batch_size].to(device) for k in M.PREF_KEYS}
-            if ref is None:
-                s_c, s_r = M.score_pairs(model, b, kind)
-                margins.append((s_c - s_r).float().cpu())
-            else:
-                lp_c, lp_r = M.score_pairs(model, b)
-                ref_c, ref_r = M.score_pairs(ref, b)
-                margins.append((beta * ((lp_c - ref_c) - (lp_r - ref_r))).float().cpu())
-    margins = torch.cat(margins).double()
+    s_c, s_r = M.score_all_pairs(model, d, 'local' if ref is not None else kind, device, args.batch_size)
+    if ref is None:
+        margins = s_c - s_r
+    else:
+        ref_c, ref_r = M.score_all_pairs(ref, d, 'local', device, args.batch_size)
+        margins = beta * ((s_c - ref_c) - (s_r - ref_r))
+    margins = margins.double()
     gold = (d['r_chosen'] - d['r_rejected']).double()
     untied = gold != 0
     ll = F.logsigmoid(margins)

@@ -226,15 +226,22 @@ def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta):
 
 
 @torch.no_grad()
+def score_all_pairs(model, d, rm_type='local', device='cpu', bs=256):
+    """score_pairs over every pair of a split, in batches: (chosen scores (N,), rejected scores (N,)) on CPU."""
+    out = []
+    with autocast(torch.device(device).type):
+        for i in range(0, d['prompts'].size(0), bs):
+            b = {k: d[k][i:i + bs].to(device) for k in PREF_KEYS}
+            out.append(torch.stack(score_pairs(model, b, rm_type)).float().cpu())
+    s = torch.cat(out, dim=1)
+    return s[0], s[1]
+
+
 def with_ref_logprobs(d, ref, device, bs=256):
     """Pairs with the frozen reference's sequence log-probs of chosen and rejected added: the reference never
     changes, so DPO computes them once, not at every step."""
-    lps = []
-    with autocast(torch.device(device).type):
-        for i in range(0, d['prompts'].size(0), bs):
-            lps.append(torch.stack(score_pairs(ref, {k: d[k][i:i + bs].to(device) for k in PREF_KEYS})).float().cpu())
-    lps = torch.cat(lps, dim=1)
-    return {**{k: d[k] for k in PREF_KEYS}, 'ref_chosen': lps[0], 'ref_rejected': lps[1]}
+    ref_c, ref_r = score_all_pairs(ref, d, 'local', device, bs)
+    return {**{k: d[k] for k in PREF_KEYS}, 'ref_chosen': ref_c, 'ref_rejected': ref_r}
 
 
 def dpo_batch(model, b, beta):

@@ -157,12 +157,9 @@ def evaluate(model, val, sft, beta, device, bs=256):
             x = torch.stack([x[i:i + T + 1] for i in range(0, x.numel() - 1, T)])
             return {'val_loss': sum(lm_loss(model, x[i:i + bs].to(device)).item() * x[i:i + bs].size(0)
                                     for i in range(0, x.size(0), bs)) / x.size(0)}
-        margins = []
-        for i in range(0, val['prompts'].size(0), bs):
-            b = {k: v[i:i + bs].to(device) for k, v in val.items()}
-            lp_c, lp_r = M.score_pairs(model, b)
-            margins.append(beta * ((lp_c - b['ref_chosen']) - (lp_r - b['ref_rejected'])).float().cpu())
-    return M.pref_metrics(torch.cat(margins), val['r_chosen'], val['r_rejected'])
+    lp_c, lp_r = M.score_all_pairs(model, val, 'local', device, bs)
+    margins = beta * ((lp_c - val['ref_chosen']) - (lp_r - val['ref_rejected']))
+    return M.pref_metrics(margins, val['r_chosen'], val['r_rejected'])
 
 
 def show_samples(model, device, n=3):

@@ -107,17 +107,11 @@ def main():
           f"| val {M.format_row(row)} | reward mean on reference samples {all_scores.mean().item():.4g}")
 
 
-@torch.no_grad()
-def scores(model, d, rm_type, device, bs=256):
+def scores(model, d, rm_type, device):
     """Margins (chosen - rejected) of every pair in a split, and all the scores."""
     model.eval()
-    out = []
-    with M.autocast(torch.device(device).type):
-        for i in range(0, d['prompts'].size(0), bs):
-            out.append(torch.stack(M.score_pairs(model, {k: d[k][i:i + bs].to(device) for k in M.PREF_KEYS},
-                                                 rm_type)).float().cpu())
-    s = torch.cat(out, dim=1)
-    return s[0] - s[1], s.flatten()
+    c, r = M.score_all_pairs(model, d, rm_type, device)
+    return c - r, torch.cat([c, r])
 
 
 if __name__ == '__main__':
