@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -134,9 +135,11 @@ PAD = 0
 
 
 @torch.no_grad()
-def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, generator=None):
+def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, generator=None, u=None):
     """Pure-temperature sampling (temperature 0 = greedy), each row stopping at its first EOS.
-    Returns completions (B, max_new) with PAD after EOS, and the float mask of real tokens (the EOS counts)."""
+    Returns completions (B, max_new) with PAD after EOS, and the float mask of real tokens (the EOS counts).
+    u: optional (B, max_new) uniforms, one per row and token, used instead of the generator, so that a row's
+    sample does not depend on the batch it is drawn in (RL splits its batch across DDP ranks)."""
     was_training = model.training
     model.eval()  # no dropout while sampling
     B, P = prompts.shape
@@ -158,8 +161,8 @@ def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, genera
                 tok = logits.argmax(-1)
             else:  # inverse-CDF: one uniform per row (torch.multinomial draws one per vocabulary entry)
                 cdf = F.softmax(logits.float() / temperature, dim=-1).cumsum(-1)
-                u = torch.rand(B, 1, device=dev, generator=generator) * cdf[:, -1:]
-                tok = torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.size(1) - 1)
+                ut = torch.rand(B, 1, device=dev, generator=generator) if u is None else u[:, t:t + 1]
+                tok = torch.searchsorted(cdf, ut * cdf[:, -1:]).squeeze(1).clamp_(max=cdf.size(1) - 1)
             out[:, t] = torch.where(alive, tok, PAD)
             mask[:, t] = alive.float()
             alive &= tok != eos
@@ -502,26 +505,27 @@ def add_common_args(p):
 
 
 def train_step(model, optimizer, loss, lr, clip=1.0):
-    """One optimiser step at learning rate lr. A non-finite loss stops the run before it can touch the weights,
-    so the last checkpoint on disk stays the last good one."""
-    if not torch.isfinite(loss):
-        raise ValueError(f"loss is {loss.item()}: stopped; the last good checkpoint is kept")
+    """One optimiser step at learning rate lr. A non-finite loss or gradient stops the run before it can touch
+    the weights, so the last checkpoint on disk stays the last good one."""
     for group in optimizer.param_groups:
         group['lr'] = lr
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    # Checked on the gradient norm too: under DDP a NaN on one rank reaches every rank's (all-reduced) gradient,
+    # so every rank stops at the same step.
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    if not (torch.isfinite(loss) and torch.isfinite(norm)):
+        raise ValueError(f"loss is {loss.item()}, gradient norm {norm.item()}: stopped; the last good checkpoint is kept")
     optimizer.step()
 
 
-def log_and_save(out_dir, row, save, bar, stop):
-    """At an eval point: append the row to log.jsonl, print it, checkpoint. True when a signal asked to stop."""
+def log_and_save(out_dir, row, save, bar, stopping):
+    """At an eval point (rank 0 only): append the row to log.jsonl, print it, checkpoint."""
     log_jsonl(out_dir, row)
     bar.write(format_row(row))
     save()
-    if stop.stop:
+    if stopping:
         bar.write(f"interrupted: checkpoint at step {row['step']} saved; continue with --resume")
-    return stop.stop
 
 
 def format_row(row):
@@ -557,6 +561,71 @@ def main_guard(main):
         main()
     except (CheckpointError, ValueError, FileNotFoundError, KeyError) as e:
         die(str(e))
+    if dist.is_initialized():  # all ranks leave together, after rank 0's last save (a rank that quits early aborts)
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+# -----------------------------------------------------------------------------
+# Data parallel training under torchrun: one process per device, each computing its share of the global batch.
+# All randomness is drawn for the global batch from (seed, step) on every rank, and a rank takes its contiguous
+# rows, so N ranks train on exactly the data of one process with the same --batch_size. Rank 0 logs and saves.
+
+def ddp_setup(device):
+    """Join torchrun's process group when there is one. Returns (rank, world_size, device): (0, 1, device) for
+    a plain `python train_*.py`. On CUDA, gradients go over nccl and the small CPU tensors of metrics over gloo."""
+    if 'RANK' not in os.environ:
+        return 0, 1, device
+    if device.startswith('cuda'):
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+        torch.cuda.set_device(device)
+    dist.init_process_group('cpu:gloo,cuda:nccl' if device.startswith('cuda') else 'gloo')
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def ddp_wrap(model, world):
+    """The module to run the training forward through: DDP all-reduces (averages) its gradients in backward."""
+    if world == 1:
+        return model
+    dev = next(model.parameters()).device
+    return nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.type == 'cuda' else None)
+
+
+def shard(idx, rank, world):
+    """This rank's contiguous rows of a global batch, and the weight for its mean loss: DDP averages the ranks'
+    gradients, so weight = world * (rows here / global rows) makes that average the gradient of the global
+    batch's mean loss, however unevenly the batch splits. A rank left with no rows takes one at weight 0."""
+    mine = idx.tensor_split(world)[rank]
+    if mine.numel() == 0:
+        return idx[:1], 0.0
+    return mine, world * mine.numel() / idx.numel()
+
+
+def all_mean(stats, weight, world):
+    """Per-rank batch means (floats) -> the global batch's means, on every rank (weight as from shard)."""
+    if world == 1:
+        return stats
+    t = torch.tensor([v * weight for v in stats.values()], dtype=torch.float64)
+    dist.all_reduce(t)
+    return dict(zip(stats, (t / world).tolist()))
+
+
+def all_any(flag, world):
+    """True on every rank if it is true on any: a signal must stop all ranks at the same step."""
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def all_cat(d, world):
+    """Each rank's dict of CPU tensors, concatenated along dim 0 in rank order, on every rank."""
+    if world == 1:
+        return d
+    parts = [None] * world
+    dist.all_gather_object(parts, d)
+    return {k: torch.cat([p[k] for p in parts]) for k in d}
 
 
 class StopFlag:

@@ -23,7 +23,7 @@ else
 fi
 COMMON="--seed $SEED --no_tqdm"
 mkdir -p "$OUT"
-: > "$OUT/timings.txt"
+touch "$OUT/timings.txt"  # each stage's latest wall time, one line per stage
 
 stage() {  # stage NAME COMMAND...: run once, time it, mark it done
   local name=$1; shift
@@ -31,6 +31,7 @@ stage() {  # stage NAME COMMAND...: run once, time it, mark it done
   echo "== $name: $*"
   local t0=$SECONDS
   "$@"
+  sed -i "/^$name /d" "$OUT/timings.txt"
   echo "$name $((SECONDS - t0))s" | tee -a "$OUT/timings.txt"
   touch "$OUT/$name.done"
 }

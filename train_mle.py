@@ -5,6 +5,7 @@ Offline maximum likelihood, the paper's offline route.
 
   python train_mle.py --loss sft --out_dir out/sft
   python train_mle.py --loss dpo --prefs out/prefs.pt --ref out/sft --out_dir out/dpo
+  torchrun --nproc_per_node 2 train_mle.py --loss sft  (data parallel: --batch_size is the global batch)
 """
 import argparse
 import math
@@ -48,8 +49,9 @@ def main():
         raise ValueError("--loss dpo needs --prefs and --ref")
     if args.beta <= 0:
         raise ValueError(f"--beta must be > 0, got {args.beta}")
-    device = M.get_device(args.device)
+    rank, world, device = M.ddp_setup(M.get_device(args.device))
     M.seed_everything(args.seed)
+    log = print if rank == 0 else lambda *a: None
 
     # ---- model (and, for dpo, the frozen reference and the preference data)
     task = None
@@ -62,7 +64,7 @@ def main():
         train, val = (torch.tensor([t for d in M.get_data(cfg.vocab_size, s) for t in d]) for s in ('train', 'val'))
         max_iters = args.max_iters or 1000
         unigram = unigram_loss(train, val, cfg.vocab_size)
-        print(f"sft: {train.numel()} train / {val.numel()} val tokens; unigram baseline val loss {unigram:.4f}")
+        log(f"sft: {train.numel()} train / {val.numel()} val tokens; unigram baseline val loss {unigram:.4f}")
     else:
         ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'])
         prefs = M.load_prefs(args.prefs, vocab_size=ref_ckpt['vocab_size'])
@@ -76,9 +78,10 @@ def main():
         max_iters = args.max_iters or math.ceil(args.epochs * iters_per_epoch)
         del ref
     args.eval_interval = args.eval_interval or max(1, min(200, max_iters // 5))
-    print(f"{args.loss}: {model.num_params() / 1e6:.2f}M parameters, {max_iters} steps, device {device}")
+    log(f"{args.loss}: {model.num_params() / 1e6:.2f}M parameters, {max_iters} steps, device {device}")
 
-    M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    if rank == 0:
+        M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     optimizer = model.configure_optimizer(args.lr, weight_decay=0.1 if sft else 0.0)
     step = 0
     if args.resume:
@@ -86,18 +89,20 @@ def main():
         model.load_state_dict(ck['model'])
         optimizer.load_state_dict(ck['optimizer'])
         step = ck['step']
-    config = {**vars(args), 'max_iters': max_iters, 'device': device}
-    M.save_config(args.out_dir, config)
-    fwd = torch.compile(model) if args.compile else model
+    config = {**vars(args), 'max_iters': max_iters, 'device': device, 'world_size': world}
+    if rank == 0:
+        M.save_config(args.out_dir, config)
+    fwd = M.ddp_wrap(torch.compile(model) if args.compile else model, world)
 
     def save():
         M.save_checkpoint(f'{args.out_dir}/ckpt.pt', model=model.state_dict(), model_args=asdict(cfg),
                           config=config, stage=args.loss, vocab_size=cfg.vocab_size, task=task, step=step,
                           optimizer=optimizer.state_dict(), ref=args.ref, beta=args.beta if not sft else None)
 
-    # ---- the loop. Each step's batch is a function of (seed, step), so --resume replays the same data.
+    # ---- the loop. Each step's global batch is a function of (seed, step), so --resume replays the same data
+    # and every rank knows it; a rank trains on its rows.
     stop = M.StopFlag()
-    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm, desc=args.loss)
+    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm or rank > 0, desc=args.loss)
     t0, tokens = time.time(), 0
     while step < max_iters:
         lr = M.cosine_lr(step, max_iters, args.lr)
@@ -106,30 +111,35 @@ def main():
             if sft:
                 gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
                 start = torch.randint(train.numel() - cfg.block_size - 1, (args.batch_size,), generator=gen)
+                start, w = M.shard(start, rank, world)
                 x = torch.stack([train[i:i + cfg.block_size + 1] for i in start]).to(device)
                 loss = lm_loss(fwd, x)
-                tokens += x.numel() - x.size(0)
+                tokens += args.batch_size * cfg.block_size
                 stats = {}
             else:
-                idx = M.epoch_batch(train['prompts'].size(0), args.batch_size, step, args.seed)
+                batch = M.epoch_batch(train['prompts'].size(0), args.batch_size, step, args.seed)
+                idx, w = M.shard(batch, rank, world)
                 loss, stats = M.dpo_batch(fwd, {k: v[idx].to(device) for k, v in train.items()}, args.beta)
-                tokens += idx.numel()
-        M.train_step(model, optimizer, loss, lr)
+                tokens += batch.numel()
+        M.train_step(model, optimizer, loss * w, lr)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f'{loss.item():.4f}')
-        if step % args.eval_interval == 0 or step == max_iters or stop.stop:
+        stopping = M.all_any(stop.stop, world)
+        if step % args.eval_interval == 0 or step == max_iters or stopping:
             dt = time.time() - t0
-            row = {'step': step, 'loss': loss.item(), 'lr': lr, **stats}
-            row.update(evaluate(model, val, sft, args.beta, device))
-            row['tokens_per_s' if sft else 'pairs_per_s'] = tokens / dt
-            if device == 'cuda' and sft:
-                row['mfu'] = model.estimate_mfu(tokens / dt, M.gpu_peak_flops())
-            if M.log_and_save(args.out_dir, row, save, bar, stop):
+            row = {'step': step, 'lr': lr, **M.all_mean({'loss': loss.item(), **stats}, w, world)}
+            if rank == 0:
+                row.update(evaluate(model, val, sft, args.beta, device))
+                row['tokens_per_s' if sft else 'pairs_per_s'] = tokens / dt
+                if device.startswith('cuda') and sft:
+                    row['mfu'] = model.estimate_mfu(tokens / dt / world, M.gpu_peak_flops())
+                M.log_and_save(args.out_dir, row, save, bar, stopping)
+            if stopping:
                 return
             t0, tokens = time.time(), 0
     bar.close()
-    if sft:
+    if sft and rank == 0:
         print(f"final val loss {row['val_loss']:.4f} vs unigram baseline {unigram:.4f}")
         show_samples(model, device)
 

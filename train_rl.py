@@ -9,6 +9,7 @@ the online route. Maximises E[RM(x, y)] - beta * KL(pi || pi_ref).
 
   python train_rl.py --algo rloo --reward out/rm --init out/sft --out_dir out/rloo
   python train_rl.py --algo online_dpo --reward out/rm --init out/dpo --ref out/sft --out_dir out/odpo
+  torchrun --nproc_per_node 2 train_rl.py ...  (data parallel: each rank samples its share of the prompts)
 
 Completions that reach the length limit without EOS are scored as they stand (the RM reads their last token;
 no penalty); the EOS rate is logged so a policy that learns to ramble shows up.
@@ -54,8 +55,10 @@ def main():
         raise ValueError(f"--k must be >= 2 (a leave-one-out baseline and a best/worst pair need two), got {args.k}")
     if args.temperature <= 0:
         raise ValueError(f"--temperature must be > 0, got {args.temperature}")
-    device = M.get_device(args.device)
+    rank, world, device = M.ddp_setup(M.get_device(args.device))
     dt = torch.device(device).type
+    if not rloo and args.n_prompts < world:
+        raise ValueError(f"--n_prompts {args.n_prompts} < {world} ranks: a rank would have no prompts to sample")
     M.seed_everything(args.seed)
 
     # ---- policy, reference, reward model: all must share a vocabulary
@@ -77,8 +80,8 @@ def main():
     def reward(x, y, m):
         return M.rm_score(rm, rm_ckpt['rm_type'], x, y, m) - rm_ckpt['reward_mean']
 
-    def sample(x, gen):
-        return M.sample(policy, x, task['completion_len'], eos, args.temperature, generator=gen)
+    def sample(x, u):
+        return M.sample(policy, x, task['completion_len'], eos, args.temperature, u=u.to(device))
 
     if rloo:
         max_iters = args.max_iters or 150  # one fresh batch of samples per step
@@ -86,10 +89,10 @@ def main():
         steps_per_round = math.ceil(args.epochs * math.ceil(args.n_prompts / args.batch_size))
         max_iters = args.max_iters or args.rounds * steps_per_round
     args.eval_interval = args.eval_interval or max(1, min(50, max_iters // 10))
-    print(f"{args.algo}: policy {args.init}, reference {args.ref}, reward {args.reward} ({rm_ckpt['rm_type']}), "
-          f"task {task['name']}, beta {args.beta}, k {args.k}, {max_iters} steps, device {device}")
-
-    M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    if rank == 0:
+        print(f"{args.algo}: policy {args.init}, reference {args.ref}, reward {args.reward} ({rm_ckpt['rm_type']}), "
+              f"task {task['name']}, beta {args.beta}, k {args.k}, {max_iters} steps, device {device}")
+        M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     optimizer = policy.configure_optimizer(args.lr, weight_decay=0.0)
     step, pairs = 0, None
     if args.resume:
@@ -97,36 +100,40 @@ def main():
         policy.load_state_dict(ck['model'])
         optimizer.load_state_dict(ck['optimizer'])
         step, pairs = ck['step'], ck['pairs']
-    config = {**vars(args), 'max_iters': max_iters, 'device': device}
-    M.save_config(args.out_dir, config)
+    config = {**vars(args), 'max_iters': max_iters, 'device': device, 'world_size': world}
+    if rank == 0:
+        M.save_config(args.out_dir, config)
+    fwd = M.ddp_wrap(policy, world)
 
     def save():
         M.save_checkpoint(f'{args.out_dir}/ckpt.pt', model=policy.state_dict(), model_args=asdict(policy.cfg),
                           config=config, stage='rl', vocab_size=policy.cfg.vocab_size, task=task, step=step,
                           optimizer=optimizer.state_dict(), ref=args.ref, beta=args.beta, pairs=pairs)
 
-    # ---- the loop. Randomness is a function of (seed, step), so --resume replays the same prompts and samples.
+    # ---- the loop. Randomness is a function of (seed, step), so --resume replays the same prompts and samples,
+    # and is drawn for the global batch: one uniform per sample and token, so a sample is the same on any rank.
     stop = M.StopFlag()
-    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm, desc=args.algo)
+    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm or rank > 0, desc=args.algo)
     t_sample = t_total = n_samples = 0.0
     while step < max_iters:
         t0 = time.time()
-        gen = torch.Generator(device).manual_seed(args.seed * 1_000_003 + step)
         lr = M.cosine_lr(step, max_iters, args.lr, warmup=10)
         # Dropout stays off throughout: the log-probs in the gradient must be those of the sampling policy.
         policy.eval()
         if rloo:
-            idx = torch.randint(prompts.size(0), (args.batch_size,), generator=torch.Generator().manual_seed(
-                args.seed * 1_000_003 + step))
-            x = prompts[idx].to(device).repeat_interleave(args.k, dim=0)  # k samples of each prompt, adjacent
+            g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
+            idx = torch.randint(prompts.size(0), (args.batch_size,), generator=g)
+            u = torch.rand(args.batch_size, args.k, task['completion_len'], generator=g)
+            mine, w = M.shard(torch.arange(args.batch_size), rank, world)  # this rank's prompts
+            x = prompts[idx[mine]].to(device).repeat_interleave(args.k, dim=0)  # k samples of each prompt, adjacent
             ts = time.time()
-            y, m = sample(x, gen)
+            y, m = sample(x, u[mine].flatten(0, 1))
             t_sample += time.time() - ts
             with M.autocast(dt):
                 with torch.no_grad():
                     score = reward(x, y, m)
                     ref_lp = M.completion_logprobs(ref, x, y, m, args.temperature)
-                logp = M.completion_logprobs(policy, x, y, m, args.temperature)
+                logp = M.completion_logprobs(fwd, x, y, m, args.temperature)
                 kl = (logp.detach() - ref_lp).sum(1)  # sequence log-ratio: an unbiased estimate of KL(pi||pi_ref)
                 adv = rloo_advantages(score - args.beta * kl, args.k)
                 loss = -(adv * logp.sum(1)).mean()
@@ -135,30 +142,34 @@ def main():
                      'entropy': (-logp.detach().sum() / m.sum()).item(),  # per token, estimated from the samples
                      'completion_length': m.sum(1).mean().item(),
                      'eos_rate': (y == eos).any(1).float().mean().item()}
-            n_samples += x.size(0)
+            n_samples += args.batch_size * args.k
         else:
             rnd, pos = divmod(step, steps_per_round)
             if pos == 0 and (pairs is None or pairs['round'] != rnd):
                 ts = time.time()
-                pairs = online_pairs(policy, ref, reward, sample, prompts, args, rnd, device)
+                pairs = online_pairs(policy, ref, reward, sample, prompts, task['completion_len'], args, rnd, device,
+                                     rank, world)
                 t_sample += time.time() - ts
                 n_samples += args.n_prompts * args.k
                 bar.write(f"round {rnd}: {pairs['prompts'].size(0)} pairs; " + M.format_row(pairs['stats']))
             d = {k: v for k, v in pairs.items() if torch.is_tensor(v)}
-            idx = M.epoch_batch(d['prompts'].size(0), args.batch_size, pos, args.seed + rnd)
+            idx, w = M.shard(M.epoch_batch(d['prompts'].size(0), args.batch_size, pos, args.seed + rnd), rank, world)
             policy.train()
             with M.autocast(dt):
-                loss, stats = M.dpo_batch(policy, {k: v[idx].to(device) for k, v in d.items()}, args.beta)
-            stats.update(pairs['stats'])
-        M.train_step(policy, optimizer, loss, lr)
+                loss, stats = M.dpo_batch(fwd, {k: v[idx].to(device) for k, v in d.items()}, args.beta)
+        M.train_step(policy, optimizer, loss * w, lr)
         step += 1
         t_total += time.time() - t0
         bar.update(1)
         bar.set_postfix(loss=f'{loss.item():.4f}')
-        if step % args.eval_interval == 0 or step == max_iters or stop.stop:
-            row = {'step': step, 'loss': loss.item(), 'lr': lr, **stats,
+        stopping = M.all_any(stop.stop, world)
+        if step % args.eval_interval == 0 or step == max_iters or stopping:
+            row = {'step': step, 'lr': lr, **M.all_mean({'loss': loss.item(), **stats}, w, world),
+                   **({} if rloo else pairs['stats']),
                    'samples_per_s': n_samples / t_total, 'sampling_share': t_sample / t_total}
-            if M.log_and_save(args.out_dir, row, save, bar, stop):
+            if rank == 0:
+                M.log_and_save(args.out_dir, row, save, bar, stopping)
+            if stopping:
                 return
     bar.close()
 
@@ -172,18 +183,21 @@ def rloo_advantages(rewards, k):
 
 
 @torch.no_grad()
-def online_pairs(policy, ref, reward, sample, prompts, args, rnd, device, bs=64):
+def online_pairs(policy, ref, reward, sample, prompts, C, args, rnd, device, rank=0, world=1, bs=64):
     """One round of the paper's online DPO: k samples per prompt from the current policy, the RM's best and
-    worst become (chosen, rejected); prompts whose k samples all score the same carry no pair."""
+    worst become (chosen, rejected); prompts whose k samples all score the same carry no pair.
+    Under DDP each rank samples a contiguous share of the prompts; every rank gets all pairs, in order."""
     g = torch.Generator().manual_seed(args.seed * 7919 + rnd)
     sel = torch.randperm(prompts.size(0), generator=g)[:args.n_prompts]
-    gen = torch.Generator(device).manual_seed(args.seed * 7919 + rnd)
+    u = torch.rand(sel.numel(), args.k, C, generator=g)  # one uniform per sample and token, as in rloo
+    mine = torch.arange(sel.numel()).tensor_split(world)[rank]
     out = {k: [] for k in M.PREF_KEYS}
     scores, kls = [], []
     policy.eval()
-    for i in range(0, sel.numel(), bs):
-        x = prompts[sel[i:i + bs]].to(device).repeat_interleave(args.k, dim=0)
-        y, m = sample(x, gen)
+    for i in range(0, mine.numel(), bs):
+        j = mine[i:i + bs]
+        x = prompts[sel[j]].to(device).repeat_interleave(args.k, dim=0)
+        y, m = sample(x, u[j].flatten(0, 1))
         with M.autocast(torch.device(device).type):
             s = reward(x, y, m).view(-1, args.k)
             kl = (M.completion_logprobs(policy, x, y, m, args.temperature)
@@ -198,7 +212,8 @@ def online_pairs(policy, ref, reward, sample, prompts, args, rnd, device, bs=64)
                          ('rejected_mask', m[w]), ('r_chosen', s.flatten()[b]), ('r_rejected', s.flatten()[w])):
             out[key].append(val.float().cpu() if key.startswith('r_') or key.endswith('mask') else val.cpu())
     pairs = M.with_ref_logprobs({k: torch.cat(v) for k, v in out.items()}, ref, device)
-    scores, kls = torch.cat(scores), torch.cat(kls)
+    pairs = M.all_cat({**pairs, 'scores': torch.cat(scores), 'kls': torch.cat(kls)}, world)
+    scores, kls = pairs.pop('scores'), pairs.pop('kls')
     pairs['stats'] = {'objective/scores': scores.mean().item(), 'objective/kl': kls.mean().item(),
                       'objective/rlhf_reward': (scores - args.beta * kls).mean().item()}
     pairs['round'] = rnd

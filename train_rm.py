@@ -37,7 +37,7 @@ def main():
     args = p.parse_args()
     args.out_dir = args.out_dir or 'out/rm'
     args.lr = args.lr or (1e-3 if args.rm_type == 'global' else 1e-4)
-    device = M.get_device(args.device)
+    rank, world, device = M.ddp_setup(M.get_device(args.device))
     M.seed_everything(args.seed)
 
     # ---- data and model
@@ -57,10 +57,10 @@ def main():
     n = train['prompts'].size(0)
     max_iters = args.max_iters or math.ceil(args.epochs * n / args.batch_size)
     args.eval_interval = args.eval_interval or max(1, min(200, max_iters // 5))
-    print(f"rm ({args.rm_type}, init {args.init}): {model.num_params() / 1e6:.2f}M parameters, {n} pairs, "
-          f"{max_iters} steps, device {device}")
-
-    M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    if rank == 0:
+        print(f"rm ({args.rm_type}, init {args.init}): {model.num_params() / 1e6:.2f}M parameters, {n} pairs, "
+              f"{max_iters} steps, device {device}")
+        M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     optimizer = model.configure_optimizer(args.lr, weight_decay=0.0)
     step = 0
     if args.resume:
@@ -68,8 +68,10 @@ def main():
         model.load_state_dict(ck['model'])
         optimizer.load_state_dict(ck['optimizer'])
         step = ck['step']
-    config = {**vars(args), 'max_iters': max_iters, 'device': device}
-    M.save_config(args.out_dir, config)
+    config = {**vars(args), 'max_iters': max_iters, 'device': device, 'world_size': world}
+    if rank == 0:
+        M.save_config(args.out_dir, config)
+    fwd = M.ddp_wrap(model, world)
 
     def save(reward_mean=None):
         M.save_checkpoint(f'{args.out_dir}/ckpt.pt', model=model.state_dict(), model_args=asdict(cfg),
@@ -78,25 +80,31 @@ def main():
 
     # ---- the loop
     stop = M.StopFlag()
-    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm, desc=f'rm-{args.rm_type}')
+    bar = tqdm(total=max_iters, initial=step, disable=args.no_tqdm or rank > 0, desc=f'rm-{args.rm_type}')
     while step < max_iters:
         lr = M.cosine_lr(step, max_iters, args.lr)
-        idx = M.epoch_batch(n, args.batch_size, step, args.seed)
+        idx, w = M.shard(M.epoch_batch(n, args.batch_size, step, args.seed), rank, world)
         model.train()
         with M.autocast(torch.device(device).type):
-            s_c, s_r = M.score_pairs(model, {k: train[k][idx].to(device) for k in M.PREF_KEYS}, args.rm_type)
+            s_c, s_r = M.score_pairs(fwd, {k: train[k][idx].to(device) for k in M.PREF_KEYS}, args.rm_type)
             loss = M.bt_loss(s_c, s_r)
-        M.train_step(model, optimizer, loss, lr)
+        M.train_step(model, optimizer, loss * w, lr)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f'{loss.item():.4f}')
-        if step % args.eval_interval == 0 or step == max_iters or stop.stop:
-            margins, _ = scores(model, val, args.rm_type, device)
-            row = {'step': step, 'loss': loss.item(), 'lr': lr, 'train_acc': (s_c > s_r).float().mean().item(),
-                   **M.pref_metrics(margins, val['r_chosen'], val['r_rejected'])}
-            if M.log_and_save(args.out_dir, row, save, bar, stop):
+        stopping = M.all_any(stop.stop, world)
+        if step % args.eval_interval == 0 or step == max_iters or stopping:
+            row = {'step': step, 'lr': lr, **M.all_mean({'loss': loss.item(),
+                                                          'train_acc': (s_c > s_r).float().mean().item()}, w, world)}
+            if rank == 0:
+                margins, _ = scores(model, val, args.rm_type, device)
+                row.update(M.pref_metrics(margins, val['r_chosen'], val['r_rejected']))
+                M.log_and_save(args.out_dir, row, save, bar, stopping)
+            if stopping:
                 return
     bar.close()
+    if rank > 0:
+        return
 
     # Every completion in the file was sampled from the reference policy, so the mean score over the val
     # completions centres the reward on reference samples: RL then starts near reward 0.

@@ -66,13 +66,13 @@ def rloo_step(s, step, parts=None):
     policy, ref, rm, optimizer, prompts, eos = (s[k] for k in ('policy', 'ref', 'rm', 'optimizer', 'prompts', 'eos'))
     seed, k, beta, temp = RL['seed'], RL['k'], RL['beta'], RL['temperature']
     t0 = time.perf_counter()
-    gen = torch.Generator('cpu').manual_seed(seed * 1_000_003 + step)
     lr = M.cosine_lr(step, RL['max_iters'], RL['lr'], warmup=10)
     policy.eval()
-    idx = torch.randint(prompts.size(0), (RL['batch_size'],), generator=torch.Generator().manual_seed(
-        seed * 1_000_003 + step))
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    idx = torch.randint(prompts.size(0), (RL['batch_size'],), generator=g)
+    u = torch.rand(RL['batch_size'] * k, RL['completion_len'], generator=g)
     x = prompts[idx].repeat_interleave(k, dim=0)
-    y, m = M.sample(policy, x, RL['completion_len'], eos, temp, generator=gen)
+    y, m = M.sample(policy, x, RL['completion_len'], eos, temp, u=u)
     t1 = time.perf_counter()
     with M.autocast('cpu'):
         with torch.no_grad():

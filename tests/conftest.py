@@ -60,3 +60,31 @@ def planted_prefs(path, n=64, n_val=32, P=8, C=6, vocab=512, task=None, seed=0):
 @pytest.fixture
 def tiny_sft(tmp_path):
     return save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+
+
+TASK = {'name': 'sentiment', 'prompt_len': 8, 'completion_len': 6}
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A tiny sft policy, a planted preference file and a finished global RM for it."""
+    d = {'sft': save_tiny(str(tmp_path / 'sft'), tiny_gpt()),
+         'prefs': planted_prefs(str(tmp_path / 'prefs.pt'), task=TASK),
+         'tmp': tmp_path}
+    d['rm'] = save_tiny(str(tmp_path / 'rm'), tiny_gpt(scalar_head=True), stage='rm', rm_type='global', task=TASK,
+                        reward_mean=0.0)
+    return d
+
+
+STAGES = {  # name: args of a short run of each stage. Odd batch sizes split unevenly over 2 ranks, and the
+    # preference stages' last batch of an epoch (64 pairs) holds 1 pair, leaving a rank with none.
+    'sft': ['train_mle.py', '--loss', 'sft', '--vocab_size', '512', '--n_layer', '1', '--n_head', '2',
+            '--n_embd', '32', '--block_size', '32', '--max_iters', '16', '--batch_size', '7'],
+    'dpo': ['train_mle.py', '--loss', 'dpo', '--prefs', '{prefs}', '--ref', '{sft}', '--epochs', '2',
+            '--batch_size', '9', '--lr', '1e-3'],
+    'rm': ['train_rm.py', '--prefs', '{prefs}', '--init', '{sft}', '--epochs', '2', '--batch_size', '7'],
+    'rloo': ['train_rl.py', '--algo', 'rloo', '--reward', '{rm}', '--init', '{sft}', '--max_iters', '16',
+             '--batch_size', '3'],
+    'online_dpo': ['train_rl.py', '--algo', 'online_dpo', '--reward', '{rm}', '--init', '{sft}', '--n_prompts', '32',
+                   '--k', '3', '--rounds', '4', '--batch_size', '7'],
+}

@@ -8,20 +8,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, ENV, M, tiny_gpt, save_tiny, run, planted_prefs
-
-TASK = {'name': 'sentiment', 'prompt_len': 8, 'completion_len': 6}
-
-
-@pytest.fixture
-def world(tmp_path):
-    """A tiny sft policy, a planted preference file and a finished global RM for it."""
-    d = {'sft': save_tiny(str(tmp_path / 'sft'), tiny_gpt()),
-         'prefs': planted_prefs(str(tmp_path / 'prefs.pt'), task=TASK),
-         'tmp': tmp_path}
-    d['rm'] = save_tiny(str(tmp_path / 'rm'), tiny_gpt(scalar_head=True), stage='rm', rm_type='global', task=TASK,
-                        reward_mean=0.0)
-    return d
+from conftest import ROOT, ENV, M, STAGES, TASK, tiny_gpt, save_tiny, run, planted_prefs
 
 
 def fails_cleanly(*args, match):
@@ -88,19 +75,6 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path):
     fails_cleanly('train_mle.py', '--loss', 'dpo', '--prefs', world['prefs'], '--ref', bad_ref,
                   '--out_dir', out, '--resume', '--max_iters', '4', '--no_tqdm', match='loss is nan')
     assert open(os.path.join(out, 'ckpt.pt'), 'rb').read() == good
-
-
-STAGES = {  # name: args of a short run that checkpoints every 2 steps
-    'sft': ['train_mle.py', '--loss', 'sft', '--vocab_size', '512', '--n_layer', '1', '--n_head', '2',
-            '--n_embd', '32', '--block_size', '32', '--max_iters', '16'],
-    'dpo': ['train_mle.py', '--loss', 'dpo', '--prefs', '{prefs}', '--ref', '{sft}', '--epochs', '4',
-            '--batch_size', '16'],
-    'rm': ['train_rm.py', '--prefs', '{prefs}', '--init', '{sft}', '--epochs', '4', '--batch_size', '16'],
-    'rloo': ['train_rl.py', '--algo', 'rloo', '--reward', '{rm}', '--init', '{sft}', '--max_iters', '16',
-             '--batch_size', '4'],
-    'online_dpo': ['train_rl.py', '--algo', 'online_dpo', '--reward', '{rm}', '--init', '{sft}', '--n_prompts', '32',
-                   '--k', '3', '--rounds', '4', '--batch_size', '8'],
-}
 
 
 @pytest.mark.parametrize('stage', list(STAGES))

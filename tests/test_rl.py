@@ -63,7 +63,7 @@ def test_online_dpo_pairs_are_the_rms_best_and_worst():
     prompts = torch.arange(n * 8).view(n, 8)
     ys = torch.tensor([[3, 1, 4, 1], [5, 5, 5, 5], [2, 7, 1, 8]])  # the reward of each sample, row = prompt
 
-    def sample(x, gen):  # completion of one token: its own reward, read back by the fake RM
+    def sample(x, u):  # completion of one token: its own reward, read back by the fake RM
         y = ys[x[::k, 0] // 8].flatten()[:, None]
         return y, torch.ones_like(y, dtype=torch.float)
 
@@ -72,7 +72,7 @@ def test_online_dpo_pairs_are_the_rms_best_and_worst():
 
     args = argparse.Namespace(seed=0, n_prompts=n, k=k, temperature=1.0, beta=0.1)
     ref = M.frozen(tiny_gpt())
-    pairs = train_rl.online_pairs(ref, ref, reward, sample, prompts, args, 0, 'cpu')
+    pairs = train_rl.online_pairs(ref, ref, reward, sample, prompts, 1, args, 0, 'cpu')
     got = {int(p[0]) // 8: (int(c), int(r)) for p, c, r in zip(pairs['prompts'], pairs['chosen'], pairs['rejected'])}
     assert got == {0: (4, 1), 2: (8, 1)}  # prompt 1: all samples tie, so no pair
     assert pairs['stats']['objective/kl'] == 0.0
