@@ -9,10 +9,12 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import random
 import signal
 import sys
 import sysconfig
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -374,16 +376,26 @@ def save_checkpoint(path, **ckpt):
     os.replace(tmp, path)
 
 
+def safe_load(path, what):
+    """torch.load with weights_only=True: tensors and plain data only, so a crafted pickle's code never runs."""
+    try:
+        with warnings.catch_warnings():  # torch's note on a foreign pickle protocol; the error below says enough
+            warnings.simplefilter('ignore')
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path} is not a valid {what}: it holds objects other than tensors and plain data, "
+                              "refused unread")
+    except Exception as e:  # an empty, truncated or junk file
+        raise CheckpointError(f"{path} is not a valid {what} ({type(e).__name__})")
+
+
 def load_checkpoint(path, stages=None, vocab_size=None):
     """Load out_dir/ckpt.pt (or a file); check its stage and vocabulary. Raises CheckpointError with one line."""
     if os.path.isdir(path):
         path = os.path.join(path, 'ckpt.pt')
     if not os.path.exists(path):
         raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # a crafted pickle lands here, as does a truncated file
-        raise CheckpointError(f"{path} is not a valid checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
+    ckpt = safe_load(path, 'checkpoint')
     if not isinstance(ckpt, dict) or 'model' not in ckpt or 'stage' not in ckpt:
         raise CheckpointError(f"{path} is not a checkpoint of this repo")
     if stages is not None and ckpt['stage'] not in stages:
@@ -441,10 +453,7 @@ def load_prefs(path, task=None, vocab_size=None):
     task and vocabulary; raises CheckpointError with one line on anything wrong."""
     if not os.path.exists(path):
         raise CheckpointError(f"no preference file at {path}")
-    try:
-        prefs = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a valid preference file ({type(e).__name__})")
+    prefs = safe_load(path, 'preference file')
     if not isinstance(prefs, dict) or prefs.get('kind') != 'prefs':
         raise CheckpointError(f"{path} is not a preference file of this repo")
     for split in ('train', 'val'):

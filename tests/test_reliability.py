@@ -1,5 +1,6 @@
 """Bad input gets one clear line and a non-zero exit; a killed run resumes to the same checkpoint."""
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -20,40 +21,68 @@ def fails_cleanly(*args, match):
     return r
 
 
-def test_bad_inputs(world, tmp_path):
-    sft, prefs, rm = world['sft'], world['prefs'], world['rm']
-    out = str(tmp_path / 'x')
-    fails_cleanly('train_rm.py', '--prefs', prefs, '--init', str(tmp_path / 'nope'), '--out_dir', out,
-                  match='no checkpoint at')
-    fails_cleanly('train_rl.py', '--algo', 'rloo', '--reward', sft, '--init', sft, '--out_dir', out,
-                  match="is a 'sft' checkpoint, expected rm")
-    big = save_tiny(str(tmp_path / 'big'), tiny_gpt(vocab_size=600))
-    fails_cleanly('train_rl.py', '--algo', 'rloo', '--reward', rm, '--init', big, '--out_dir', out,
-                  match='vocab_size 512, expected 600')
-    fails_cleanly('train_mle.py', '--loss', 'dpo', '--prefs', prefs, '--ref', big, '--out_dir', out,
-                  match='vocab_size 512, expected 600')
-    fails_cleanly('train_mle.py', '--loss', 'dpo', '--prefs', prefs, '--ref', sft, '--out_dir', out, '--beta', '0',
-                  match='--beta must be > 0')
-    fails_cleanly('train_rl.py', '--algo', 'rloo', '--reward', rm, '--init', sft, '--out_dir', out, '--k', '1',
-                  match='--k must be >= 2')
-    other = planted_prefs(str(tmp_path / 'other.pt'), task={**TASK, 'name': 'overlap'})
-    fails_cleanly('eval.py', 'prefs', rm, '--prefs', other, match='task')
-    for name, content in (('empty.pt', b''), ('junk.pt', b'not a torch file at all')):
-        with open(tmp_path / name, 'wb') as f:
+BAD = {  # what is wrong: (command, with the paths of `broken` filled in; a word of the one-line error)
+    'missing checkpoint': (['train_rm.py', '--prefs', '{prefs}', '--init', '{tmp}/nope'], 'no checkpoint at'),
+    'checkpoint of the wrong stage': (['train_rl.py', '--algo', 'rloo', '--reward', '{sft}', '--init', '{sft}'],
+                                      "is a 'sft' checkpoint, expected rm"),
+    'vocab: policy vs RM': (['train_rl.py', '--algo', 'rloo', '--reward', '{rm}', '--init', '{big}'],
+                            'vocab_size 512, expected 600'),
+    'vocab: preference file vs reference': (['train_mle.py', '--loss', 'dpo', '--prefs', '{prefs}', '--ref', '{big}'],
+                                            'vocab_size 512, expected 600'),
+    'task: policy vs RM': (['train_rl.py', '--algo', 'online_dpo', '--reward', '{rm}', '--init', '{dpo_overlap}'],
+                           'was trained for task'),
+    'task: preference file vs RM': (['eval.py', 'prefs', '{rm}', '--prefs', '{prefs_overlap}'], 'was trained for task'),
+    'empty preference file': (['train_rm.py', '--prefs', '{empty}', '--init', '{sft}'], 'not a valid preference file'),
+    'junk preference file': (['train_rm.py', '--prefs', '{junk}', '--init', '{sft}'], 'not a valid preference file'),
+    'truncated preference file': (['train_rm.py', '--prefs', '{truncated}', '--init', '{sft}'], 'different'),
+    'preference file without val': (['train_rm.py', '--prefs', '{noval}', '--init', '{sft}'], "'val' is missing"),
+    'beta <= 0': (['train_mle.py', '--loss', 'dpo', '--prefs', '{prefs}', '--ref', '{sft}', '--beta', '0'],
+                  '--beta must be > 0'),
+    'k < 2': (['train_rl.py', '--algo', 'rloo', '--reward', '{rm}', '--init', '{sft}', '--k', '1'], '--k must be >= 2'),
+    'crafted pickle': (['train_rm.py', '--prefs', '{prefs}', '--init', '{evil}'], 'not a valid checkpoint'),
+}
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('touch pwned_by_pickle',))
+
+
+@pytest.fixture
+def broken(world):
+    """The `world` fixture's good files and broken ones made from them."""
+    t, d = world['tmp'], dict(world)
+    d['big'] = save_tiny(str(t / 'big'), tiny_gpt(vocab_size=600))
+    d['dpo_overlap'] = save_tiny(str(t / 'dpo_overlap'), tiny_gpt(), stage='dpo', task={**TASK, 'name': 'overlap'},
+                                 ref=world['sft'])
+    d['prefs_overlap'] = planted_prefs(str(t / 'overlap.pt'), task={**TASK, 'name': 'overlap'})
+    for name, content in (('empty', b''), ('junk', b'not a torch file at all')):
+        d[name] = str(t / f'{name}.pt')
+        with open(d[name], 'wb') as f:
             f.write(content)
-        fails_cleanly('train_rm.py', '--prefs', str(tmp_path / name), '--init', sft, '--out_dir', out,
-                      match='not a valid preference file')
-    data = torch.load(prefs, weights_only=True)
-    data['train']['chosen'] = data['train']['chosen'][:3]  # truncated: fields of different lengths
-    torch.save(data, tmp_path / 'short.pt')
-    fails_cleanly('train_rm.py', '--prefs', str(tmp_path / 'short.pt'), '--init', sft, '--out_dir', out,
-                  match='different')
-    data = torch.load(prefs, weights_only=True)
+    data = torch.load(world['prefs'], weights_only=True)
+    data['train']['chosen'] = data['train']['chosen'][:3]
+    d['truncated'] = str(t / 'truncated.pt')
+    torch.save(data, d['truncated'])
+    data = torch.load(world['prefs'], weights_only=True)
     del data['val']
-    torch.save(data, tmp_path / 'noval.pt')
-    fails_cleanly('train_rm.py', '--prefs', str(tmp_path / 'noval.pt'), '--init', sft, '--out_dir', out,
-                  match="split 'val' is missing")
-    assert not os.path.exists(out)  # none of the above created an output
+    d['noval'] = str(t / 'noval.pt')
+    torch.save(data, d['noval'])
+    d['evil'] = str(t / 'evil')
+    os.makedirs(d['evil'])
+    with open(os.path.join(d['evil'], 'ckpt.pt'), 'wb') as f:
+        pickle.dump({'model': Evil(), 'stage': 'sft'}, f)
+    return d
+
+
+@pytest.mark.parametrize('case', list(BAD))
+def test_bad_input_gets_one_line_and_writes_nothing(broken, case):
+    args, match = BAD[case]
+    out = str(broken['tmp'] / 'out')
+    args = [a.format(**broken) for a in args] + (['--out_dir', out] if args[0].startswith('train_') else [])
+    fails_cleanly(*args, match=match)
+    assert not os.path.exists(out)
+    assert not os.path.exists(os.path.join(ROOT, 'pwned_by_pickle'))
 
 
 def test_an_output_dir_holding_a_run_is_not_overwritten(world):
