@@ -524,7 +524,8 @@ def train_step(model, optimizer, loss, lr, clip=1.0):
     # so every rank stops at the same step.
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     if not (torch.isfinite(loss) and torch.isfinite(norm)):
-        raise ValueError(f"loss is {loss.item()}, gradient norm {norm.item()}: stopped; the last good checkpoint is kept")
+        raise ValueError(f"loss is {loss.item()}, gradient norm {norm.item()}: stopped; "
+                         "the last good checkpoint is kept")
     optimizer.step()
 
 

@@ -51,7 +51,6 @@ def main():
         raise ValueError(f"--beta must be > 0, got {args.beta}")
     rank, world, device = M.ddp_setup(M.get_device(args.device))
     M.seed_everything(args.seed)
-    log = print if rank == 0 else lambda *a: None
 
     # ---- model (and, for dpo, the frozen reference and the preference data)
     task = None
@@ -64,7 +63,8 @@ def main():
         train, val = (torch.tensor([t for d in M.get_data(cfg.vocab_size, s) for t in d]) for s in ('train', 'val'))
         max_iters = args.max_iters or 1000
         unigram = unigram_loss(train, val, cfg.vocab_size)
-        log(f"sft: {train.numel()} train / {val.numel()} val tokens; unigram baseline val loss {unigram:.4f}")
+        if rank == 0:
+            print(f"sft: {train.numel()} train / {val.numel()} val tokens; unigram baseline val loss {unigram:.4f}")
     else:
         ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'])
         prefs = M.load_prefs(args.prefs, vocab_size=ref_ckpt['vocab_size'])
@@ -78,9 +78,8 @@ def main():
         max_iters = args.max_iters or math.ceil(args.epochs * iters_per_epoch)
         del ref
     args.eval_interval = args.eval_interval or max(1, min(200, max_iters // 5))
-    log(f"{args.loss}: {model.num_params() / 1e6:.2f}M parameters, {max_iters} steps, device {device}")
-
     if rank == 0:
+        print(f"{args.loss}: {model.num_params() / 1e6:.2f}M parameters, {max_iters} steps, device {device}")
         M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     optimizer = model.configure_optimizer(args.lr, weight_decay=0.1 if sft else 0.0)
     step = 0
