@@ -432,14 +432,26 @@ def prepare_out_dir(out_dir, resume=False, overwrite=False):
         os.remove(os.path.join(out_dir, 'log.jsonl'))
 
 
+def begin_run(args, model, optimizer, stage, rank=0, world=1, **resolved):
+    """A training run's out_dir: refuse to write over another run (rank 0), restore the model and optimiser on
+    --resume, write the resolved flags to config.json (rank 0). Returns (the resumed checkpoint or None, config)."""
+    if rank == 0:
+        prepare_out_dir(args.out_dir, args.resume, args.overwrite)
+    ck = None
+    if args.resume:
+        ck = load_checkpoint(args.out_dir, stages=[stage])
+        model.load_state_dict(ck['model'])
+        optimizer.load_state_dict(ck['optimizer'])
+    config = {**vars(args), **resolved, 'world_size': world}
+    if rank == 0:
+        with open(os.path.join(args.out_dir, 'config.json'), 'w') as f:
+            json.dump(config, f, indent=2)
+    return ck, config
+
+
 def log_jsonl(out_dir, row):
     with open(os.path.join(out_dir, 'log.jsonl'), 'a') as f:
         f.write(json.dumps(row) + '\n')
-
-
-def save_config(out_dir, config):
-    with open(os.path.join(out_dir, 'config.json'), 'w') as f:
-        json.dump(config, f, indent=2)
 
 
 # -----------------------------------------------------------------------------

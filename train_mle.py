@@ -80,17 +80,9 @@ def main():
     args.eval_interval = args.eval_interval or max(1, min(200, max_iters // 5))
     if rank == 0:
         print(f"{args.loss}: {model.num_params() / 1e6:.2f}M parameters, {max_iters} steps, device {device}")
-        M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     optimizer = model.configure_optimizer(args.lr, weight_decay=0.1 if sft else 0.0)
-    step = 0
-    if args.resume:
-        ck = M.load_checkpoint(args.out_dir, stages=[args.loss])
-        model.load_state_dict(ck['model'])
-        optimizer.load_state_dict(ck['optimizer'])
-        step = ck['step']
-    config = {**vars(args), 'max_iters': max_iters, 'device': device, 'world_size': world}
-    if rank == 0:
-        M.save_config(args.out_dir, config)
+    ck, config = M.begin_run(args, model, optimizer, args.loss, rank, world, max_iters=max_iters, device=device)
+    step = ck['step'] if ck else 0
     fwd = M.ddp_wrap(torch.compile(model) if args.compile else model, world)
 
     def save():

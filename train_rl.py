@@ -92,17 +92,9 @@ def main():
     if rank == 0:
         print(f"{args.algo}: policy {args.init}, reference {args.ref}, reward {args.reward} ({rm_ckpt['rm_type']}), "
               f"task {task['name']}, beta {args.beta}, k {args.k}, {max_iters} steps, device {device}")
-        M.prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     optimizer = policy.configure_optimizer(args.lr, weight_decay=0.0)
-    step, pairs = 0, None
-    if args.resume:
-        ck = M.load_checkpoint(args.out_dir, stages=['rl'])
-        policy.load_state_dict(ck['model'])
-        optimizer.load_state_dict(ck['optimizer'])
-        step, pairs = ck['step'], ck['pairs']
-    config = {**vars(args), 'max_iters': max_iters, 'device': device, 'world_size': world}
-    if rank == 0:
-        M.save_config(args.out_dir, config)
+    ck, config = M.begin_run(args, policy, optimizer, 'rl', rank, world, max_iters=max_iters, device=device)
+    step, pairs = (ck['step'], ck['pairs']) if ck else (0, None)
     fwd = M.ddp_wrap(policy, world)
 
     def save():
