@@ -131,7 +131,8 @@ def main():
                 loss = -(adv * logp.sum(1)).mean()
             stats = {'objective/scores': score.mean().item(), 'objective/kl': kl.mean().item(),
                      'objective/rlhf_reward': (score - args.beta * kl).mean().item(),
-                     'entropy': (-logp.detach().sum() / m.sum()).item(),  # per token, estimated from the samples
+                     # per token, averaged over samples: a per-sample mean, so it reduces exactly over ranks
+                     'entropy': (-logp.detach().sum(1) / m.sum(1)).mean().item(),
                      'completion_length': m.sum(1).mean().item(),
                      'eos_rate': (y == eos).any(1).float().mean().item()}
             n_samples += args.batch_size * args.k

@@ -85,7 +85,7 @@ def rloo_step(s, step, parts=None):
         loss = -(adv * logp.sum(1)).mean()
     stats = {'objective/scores': score.mean().item(), 'objective/kl': kl.mean().item(),  # as train_rl.py logs
              'objective/rlhf_reward': (score - beta * kl).mean().item(),
-             'entropy': (-logp.detach().sum() / m.sum()).item(), 'completion_length': m.sum(1).mean().item(),
+             'entropy': (-logp.detach().sum(1) / m.sum(1)).mean().item(), 'completion_length': m.sum(1).mean().item(),
              'eos_rate': (y == eos).any(1).float().mean().item()}
     M.train_step(policy, optimizer, loss, lr)
     loss.item()  # train_rl.py shows it in the progress bar
