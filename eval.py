@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import re
 import time
 
 import torch
@@ -51,13 +52,21 @@ def common(q):
 q = sub.add_parser('label', help='sample pairs from a policy and label them with the gold verifier')
 q.add_argument('--policy', default='out/sft', help='the sampling policy (sft, dpo or rl checkpoint)')
 q.add_argument('--task', default='sentiment', choices=sorted(TASKS), help='gold verifier + completion length')
-q.add_argument('--n_pairs', type=int, default=2000, help='training pairs, one per distinct train prompt')
-q.add_argument('--n_val', type=int, default=500, help='validation pairs, one per distinct val prompt')
+q.add_argument('--n_pairs', type=int, default=2000, help='training pairs (one per distinct train prompt, see --max_per_prompt)')
+q.add_argument('--n_val', type=int, default=500, help='validation pairs, drawn from the val prompts likewise')
 q.add_argument('--tau', type=float, default=0.1,
                help='Bradley-Terry temperature: P(a beats b) = sigmoid((r_a - r_b)/tau). VADER compound lies in '
                     '[-1, 1]; tau 0.1 labels a 0.2 difference correctly ~88%% of the time (a reasonably '
                     'reliable but noisy human). 0 = deterministic: the higher reward wins, exact ties by a '
                     'seeded coin')
+q.add_argument('--agreement', type=float, default=None,
+               help='instead of --tau: the tau at which labels agree with the gold order on this share of the '
+                    'untied train pairs (in expectation), so tasks with small gold gaps are not mostly noise')
+q.add_argument('--drop_ties', action='store_true',
+               help='keep only pairs whose gold rewards differ (a tie carries no preference); --n_pairs and '
+                    '--n_val then count untied pairs, and the tie rate is printed and stored')
+q.add_argument('--max_per_prompt', type=int, default=1,
+               help='pairs drawn per prompt at most (each a fresh pair of samples), for tasks whose pairs mostly tie')
 q.add_argument('--out', default='out/prefs.pt', help='the preference file to write (atomically)')
 common(q)
 
@@ -74,7 +83,7 @@ q.add_argument('--split', default='test', choices=['test', 'val'],
 q.add_argument('--samples', type=int, default=2, help='samples per prompt per policy')
 q.add_argument('--beta', type=float, default=0.1, help='weight of KL in the reported gold reward - beta*KL')
 q.add_argument('--temperature', type=float, default=1.0, help='sampling temperature (> 0), also used for KL')
-q.add_argument('--best_of', type=int, default=0, help='also report best-of-N of each policy by --rm (N >= 2)')
+q.add_argument('--best_of', type=int, default=0, help='also report best-of-n of each policy by --rm for n = 1, 2, 4, ..., N (N >= 2)')
 q.add_argument('--rm', default=None, help='reward model checkpoint (stage rm) that picks the best of N')
 common(q)
 
@@ -134,12 +143,23 @@ def real_tokens(ids, mask, eos):
     return [int(t) for t, m in zip(ids.tolist(), mask.tolist()) if m and t != eos]
 
 
-def gold_rewards(task, enc, completions, mask, refs=None, ref_mask=None):
-    """The gold reward of each completion (N,) float: VADER of its text (sentiment, short) or ROUGE-L F1 of its
-    token ids against the human reference completion of the same prompt (overlap)."""
+def in_place(prompt, completion):
+    """A completion's text as a reader meets it. One that starts mid-word (the prompt ends in a letter, the
+    completion starts with one) gets that word's start joined on: about a quarter of completions do, and read
+    alone a suffix such as "ly" of "treat|ly" is VADER's slang "ly" (love you, +2.6), a reward for nonsense."""
+    head = re.search(r'[A-Za-z]*$', prompt).group()
+    return head + completion if head and completion[:1].isalpha() else completion
+
+
+def gold_rewards(task, enc, prompts, completions, mask, refs=None, ref_mask=None):
+    """The gold reward of each completion (N,) float: VADER of its text read in place after its prompt
+    (sentiment, short) or ROUGE-L F1 of its token ids against the human reference completion of the same
+    prompt (overlap). prompts (N, P): row i is completion i's prompt."""
     completions, mask = completions.cpu(), mask.cpu()
+    if prompts.size(0) != completions.size(0):
+        raise ValueError("gold_rewards needs one prompt per completion")
     if task['name'] in ('sentiment', 'short'):
-        r = vader([M.decode(enc, c, m) for c, m in zip(completions, mask)])
+        r = vader([in_place(M.decode(enc, x), M.decode(enc, c, m)) for x, c, m in zip(prompts, completions, mask)])
     elif task['name'] == 'overlap':
         if refs is None or refs.size(0) != completions.size(0):
             raise ValueError("overlap needs one reference completion per completion")
@@ -191,9 +211,14 @@ def ckpt_file(path):
 
 
 def run_name(path):
-    """A policy is named by its out dir's basename (out/dpo/ckpt.pt and out/dpo are both 'dpo')."""
+    """A policy is named by its out dir's basename (out/dpo/ckpt.pt and out/dpo are both 'dpo'); a snapshot
+    along training by its run and file ('out/dpo/step_125.pt' is 'dpo/step_125')."""
     path = os.path.normpath(path)
-    return os.path.basename(os.path.dirname(path) if path.endswith('.pt') else path)
+    if not path.endswith('.pt'):
+        return os.path.basename(path)
+    run, file = os.path.basename(os.path.dirname(path)), os.path.basename(path)
+    return run if file == 'ckpt.pt' else f'{run}/{file[:-3]}'
+
 
 
 def write_atomic(path, write):
@@ -262,14 +287,38 @@ def rm_scores(rm, rm_type, prompts, completions, mask, device, bs):
     return torch.cat(out)
 
 
-def bt_labels(r_a, r_b, tau, generator=None):
-    """Bradley-Terry labels: True where a is preferred, with P(a > b) = sigmoid((r_a - r_b)/tau).
-    tau = 0 is the deterministic labeller: the higher reward wins and an exact tie is a fair coin."""
+def bt_prob(r_a, r_b, tau):
+    """Bradley-Terry: P(a > b) = sigmoid((r_a - r_b)/tau). tau = 0 is the deterministic labeller: the higher
+    reward wins and an exact tie is a fair coin."""
     r_a, r_b = r_a.double(), r_b.double()
     if tau < 0:
         raise ValueError(f"tau must be >= 0, got {tau}")
-    prob = ((r_a > r_b).double() + 0.5 * (r_a == r_b).double()) if tau == 0 else torch.sigmoid((r_a - r_b) / tau)
-    return torch.rand(r_a.shape, generator=generator, dtype=torch.double) < prob
+    return ((r_a > r_b).double() + 0.5 * (r_a == r_b).double()) if tau == 0 else torch.sigmoid((r_a - r_b) / tau)
+
+
+def bt_labels(r_a, r_b, tau, generator=None):
+    """Bradley-Terry labels: True where a is preferred."""
+    return torch.rand(r_a.shape, generator=generator, dtype=torch.double) < bt_prob(r_a, r_b, tau)
+
+
+def tau_for_agreement(gaps, agreement):
+    """The tau at which Bradley-Terry labels agree with the gold order on `agreement` of pairs with these
+    gold gaps |r_a - r_b| > 0, in expectation: mean sigmoid(gap/tau) = agreement (it falls as tau grows),
+    found by bisection on log tau. One agreement for every task makes their labels equally noisy."""
+    gaps = gaps.double()
+    if not 0.5 < agreement < 1 or gaps.numel() == 0 or (gaps <= 0).any():
+        raise ValueError(f"agreement must lie in (0.5, 1) and the gaps be > 0, got {agreement}")
+    lo, hi = math.log(1e-6), math.log(1e3)
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if torch.sigmoid(gaps / math.exp(mid)).mean() > agreement else (lo, mid)
+    return math.exp((lo + hi) / 2)
+
+
+def best_of_n(scores, n):
+    """Best-of-n: for each row of RM scores (prompts, N samples), the index of the highest-scoring of the first
+    n samples (the first on a tie). n = 1 is plain sampling: sample 0."""
+    return scores[:, :n].argmax(1)
 
 
 def win_rate(a, b):
@@ -309,6 +358,10 @@ def label(args):
         raise ValueError(f"--n_pairs and --n_val must be >= 1, got {args.n_pairs} and {args.n_val}")
     if args.tau < 0 or not math.isfinite(args.tau):
         raise ValueError(f"--tau must be a finite number >= 0, got {args.tau}")
+    if args.agreement is not None and not 0.5 < args.agreement < 1:
+        raise ValueError(f"--agreement must lie strictly between 0.5 and 1, got {args.agreement}")
+    if args.max_per_prompt < 1:
+        raise ValueError(f"--max_per_prompt must be >= 1, got {args.max_per_prompt}")
     if args.batch_size < 2:
         raise ValueError(f"--batch_size must be >= 2, got {args.batch_size}")
     if os.path.isdir(args.out):
@@ -322,48 +375,76 @@ def label(args):
     t0 = time.time()
     gen = torch.Generator(device).manual_seed(args.seed)          # the samples
     coin = torch.Generator().manual_seed(args.seed + 1_000_003)   # the labeller's noise
-    data = {}
-    for split, n, off, flag in (('train', args.n_pairs, 0, '--n_pairs'), ('val', args.n_val, 1, '--n_val')):
-        prompts, refs, ref_mask = M.get_prompts(vocab, split, P, C)
-        idx = pick(prompts.size(0), n, args.seed + off, f"{flag} ({split} prompts)")
-        data[split] = label_split(policy, prompts[idx], refs[idx], ref_mask[idx], task, enc, device, gen, coin, args)
-        data[split]['prompt_idx'] = idx  # row of M.get_prompts(vocab, split, ...), to find the human reference
-    prefs_file = {'kind': 'prefs', 'task': task, 'vocab_size': vocab, 'policy': args.policy, 'tau': args.tau,
-                  'seed': args.seed, **data}
+    draws = {split: draw_pairs(policy, split, n, args.seed + off, flag, task, enc, device, gen, coin, args)
+             for split, n, off, flag in (('train', args.n_pairs, 0, '--n_pairs'), ('val', args.n_val, 1, '--n_val'))}
+    # the labeller's temperature: given, or set so that labels agree with the gold order on --agreement of the
+    # untied train pairs in expectation (the same tau then labels the val pairs)
+    tr = draws['train']
+    gaps = (tr['r_a'] - tr['r_b']).abs()
+    tau = args.tau if args.agreement is None else tau_for_agreement(gaps[gaps > 0], args.agreement)
+    data = {split: label_pairs(d, tau) for split, d in draws.items()}
+    prefs_file = {'kind': 'prefs', 'task': task, 'vocab_size': vocab, 'policy': args.policy, 'tau': tau,
+                  'agreement_target': args.agreement, 'drop_ties': args.drop_ties, 'seed': args.seed, **data}
 
     def write(tmp):  # write, then check it round-trips through the loader every consumer uses
         torch.save(prefs_file, tmp)
         M.load_prefs(tmp, task=task, vocab_size=vocab)
     write_atomic(args.out, write)
     for split, d in data.items():
-        r_c, r_r = d['r_chosen'], d['r_rejected']
-        tied = (r_c == r_r)
-        agree = f"{(r_c > r_r)[~tied].float().mean().item():.1%}" if (~tied).any() else 'n/a'
-        print(f"{split}: {r_c.numel()} pairs, {tied.sum().item()} tied ({tied.float().mean().item():.1%}, equal "
-              f"gold reward); labels agree with the gold order on {agree} of the untied; mean gold reward "
-              f"{torch.cat([r_c, r_r]).mean().item():+.4f}")
-    print(f"wrote {args.out} (task {task['name']}, tau {args.tau}) in {time.time() - t0:.1f}s")
+        print(f"{split}: {d['n_pairs']} pairs kept of {d['n_drawn']} drawn from {d['n_prompts']} distinct prompts; "
+              f"{d['tie_rate']:.1%} of drawn pairs tie on the gold reward"
+              + (' (dropped)' if args.drop_ties else '') + f"; labels agree with the gold order on "
+              + ('n/a' if d['agreement'] is None else f"{d['agreement']:.1%}") + " of the untied; mean gold reward "
+              f"{torch.cat([d['r_chosen'], d['r_rejected']]).mean().item():+.4f}")
+    print(f"wrote {args.out} (task {task['name']}, tau {tau:.4g}) in {time.time() - t0:.1f}s")
 
 
-def label_split(policy, prompts, refs, ref_mask, task, enc, device, gen, coin, args):
+def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args):
+    """Two samples per prompt and their gold rewards, prompts in a seeded order, each prompt used up to
+    --max_per_prompt times (pass r over the prompts comes before pass r+1), until n pairs are kept; with
+    --drop_ties a pair whose gold rewards tie is drawn but not kept. The labeller's coin is drawn here too,
+    one per pair, so the labels can wait for tau."""
+    prompts, refs, ref_mask = M.get_prompts(policy.cfg.vocab_size, split, task['prompt_len'], task['completion_len'])
+    order = pick(prompts.size(0), 0, seed, f"{flag} ({split} prompts)").repeat(args.max_per_prompt)
     bs = args.batch_size // 2  # pairs per sampling call: both samples of a prompt in one batch
-    keys = ('chosen', 'chosen_mask', 'rejected', 'rejected_mask', 'r_chosen', 'r_rejected')
-    out = {k: [] for k in keys}
-    for i in range(0, prompts.size(0), bs):
-        x = prompts[i:i + bs].to(device)
-        n = x.size(0)
+    out = {k: [] for k in ('prompt_idx', 'y_a', 'm_a', 'y_b', 'm_b', 'r_a', 'r_b', 'u')}
+    kept = drawn = tied = i = 0
+    while kept < n and i < order.numel():
+        idx = order[i:i + (bs if args.drop_ties else min(bs, n - kept))]
+        i += idx.numel()
+        x = prompts[idx].to(device)
+        k = idx.numel()
         y, m = M.sample(policy, torch.cat([x, x]), task['completion_len'], enc.eos, temperature=1.0, generator=gen)
         y, m = y.cpu(), m.cpu()
-        r = gold_rewards(task, enc, y, m, refs[i:i + bs].repeat(2, 1), ref_mask[i:i + bs].repeat(2, 1))
-        a_wins = bt_labels(r[:n], r[n:], args.tau, coin)
-        w = a_wins[:, None]
-        out['chosen'].append(torch.where(w, y[:n], y[n:]))
-        out['chosen_mask'].append(torch.where(w, m[:n], m[n:]))
-        out['rejected'].append(torch.where(w, y[n:], y[:n]))
-        out['rejected_mask'].append(torch.where(w, m[n:], m[:n]))
-        out['r_chosen'].append(torch.where(a_wins, r[:n], r[n:]))
-        out['r_rejected'].append(torch.where(a_wins, r[n:], r[:n]))
-    return {'prompts': prompts.clone(), **{k: torch.cat(v) for k, v in out.items()}}
+        r = gold_rewards(task, enc, prompts[idx].repeat(2, 1), y, m, refs[idx].repeat(2, 1), ref_mask[idx].repeat(2, 1))
+        u = torch.rand(k, generator=coin, dtype=torch.double)
+        keep = r[:k] != r[k:] if args.drop_ties else torch.ones(k, dtype=torch.bool)
+        drawn, tied = drawn + k, tied + int((r[:k] == r[k:]).sum())
+        for key, v in (('prompt_idx', idx), ('y_a', y[:k]), ('m_a', m[:k]), ('y_b', y[k:]), ('m_b', m[k:]),
+                       ('r_a', r[:k]), ('r_b', r[k:]), ('u', u)):
+            out[key].append(v[keep])
+        kept += int(keep.sum())
+    if kept < n:
+        raise ValueError(f"{flag}: asked for {n} pairs, but {split}'s {prompts.size(0)} prompts x --max_per_prompt "
+                         f"{args.max_per_prompt} gave only {kept}" + (' untied' if args.drop_ties else ''))
+    d = {k: torch.cat(v)[:n] for k, v in out.items()}
+    d['prompts'] = prompts[d['prompt_idx']]
+    return {**d, 'n_drawn': drawn, 'tie_rate': tied / drawn}
+
+
+def label_pairs(d, tau):
+    """Bradley-Terry labels with the coins drawn with the pairs: (chosen, rejected) and the split's statistics."""
+    a_wins = d['u'] < bt_prob(d['r_a'], d['r_b'], tau)
+    w = a_wins[:, None]
+    out = {'prompts': d['prompts'].clone(), 'prompt_idx': d['prompt_idx'],  # row of M.get_prompts(vocab, split)
+           'chosen': torch.where(w, d['y_a'], d['y_b']), 'chosen_mask': torch.where(w, d['m_a'], d['m_b']),
+           'rejected': torch.where(w, d['y_b'], d['y_a']), 'rejected_mask': torch.where(w, d['m_b'], d['m_a']),
+           'r_chosen': torch.where(a_wins, d['r_a'], d['r_b']), 'r_rejected': torch.where(a_wins, d['r_b'], d['r_a'])}
+    untied = out['r_chosen'] != out['r_rejected']
+    n = out['prompts'].size(0)
+    return {**out, 'n_pairs': n, 'n_drawn': d['n_drawn'], 'tie_rate': d['tie_rate'],
+            'n_prompts': len(set(d['prompt_idx'].tolist())),
+            'agreement': (out['r_chosen'] > out['r_rejected'])[untied].float().mean().item() if untied.any() else None}
 
 
 # -----------------------------------------------------------------------------
@@ -426,10 +507,10 @@ def score(args):
     t0 = time.time()
 
     # ---- the human reference completions and the reference policy's samples: what every policy is compared to
-    g_human = gold_rewards(task, enc, refs, ref_mask, refs, ref_mask)
+    g_human = gold_rewards(task, enc, prompts, refs, ref_mask, refs, ref_mask)
     ref = load_model(ref_ckpt, ref_path, device, task)
     y_ref, m_ref = generate(ref, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs)
-    g_ref = gold_rewards(task, enc, y_ref, m_ref, refs_s, ref_mask_s).view(n, S)
+    g_ref = gold_rewards(task, enc, xs, y_ref, m_ref, refs_s, ref_mask_s).view(n, S)
 
     def examples(y, m, g, k=3):
         return [{'prompt': M.decode(enc, prompts[i]), 'completion': M.decode(enc, y[i * (y.size(0) // n)],
@@ -470,33 +551,35 @@ def score(args):
             y, m = y_ref, m_ref
         else:
             y, m = generate(model, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs)
-        g = gold_rewards(task, enc, y, m, refs_s, ref_mask_s).view(n, S)
+        g = gold_rewards(task, enc, xs, y, m, refs_s, ref_mask_s).view(n, S)
         kl = (seq_logprobs(model, xs, y, m, args.temperature, device, bs)
               - seq_logprobs(ref, xs, y, m, args.temperature, device, bs)).view(n, S)
         results[name] = {**row(g, path, ckpt['stage'], kl), **shape_stats(y, m, enc.eos), 'step': ckpt.get('step'),
                          'examples': examples(y, m, g)}
-        if args.best_of:  # N samples per prompt, the RM's favourite is the answer
+        if args.best_of:  # N samples per prompt; best-of-n for n = 1, 2, 4, ..., N takes the first n of them
             N = args.best_of
             yb, mb = generate(model, prompts, N, C, enc.eos, args.temperature, args.seed + 1, device, bs)
             xb = prompts.repeat_interleave(N, 0)
             s = rm_scores(rm, rm_ckpt['rm_type'], xb, yb, mb, device, bs).view(n, N)
-            gb = gold_rewards(task, enc, yb, mb, refs.repeat_interleave(N, 0), ref_mask.repeat_interleave(N, 0))
+            gb = gold_rewards(task, enc, xb, yb, mb, refs.repeat_interleave(N, 0), ref_mask.repeat_interleave(N, 0))
             gb = gb.view(n, N)
-            best = s.argmax(1)
-            rows = torch.arange(n) * N + best
-            # KL(bo || ref) = KL(bo || pi) + E_bo[log pi/ref]. The first term has no sample estimate; it is at
-            # most log N - (N-1)/N (Beirami et al. 2024). The second is the k1 log-ratio on the picked samples.
-            bound = math.log(N) - (N - 1) / N
-            kl_bon = bound
-            if not same:
-                pick_args = (prompts, yb[rows], mb[rows], args.temperature, device, bs)
-                kl_bon = (bound + seq_logprobs(model, *pick_args) - seq_logprobs(ref, *pick_args)).view(n, 1)
-            results[f'{name}+bo{N}'] = {
-                **row(gb.gather(1, best[:, None]), path, f"{ckpt['stage']}+best_of_{N}", kl_bon,
-                      "upper bound: log N - (N-1)/N + the k1 log-ratio of the picked samples to the reference"),
-                **shape_stats(yb[rows], mb[rows], enc.eos), 'rm': args.rm, 'rm_score': s.max(1).values.mean().item(),
-                'gold_oracle_best_of_n': gb.max(1).values.mean().item(),
-                'examples': examples(yb[rows], mb[rows], gb.gather(1, best[:, None]))}
+            for k in sorted({2 ** j for j in range(N.bit_length()) if 2 ** j <= N} | {N}):
+                best = best_of_n(s, k)
+                rows = torch.arange(n) * N + best
+                # KL(bo || ref) = KL(bo || pi) + E_bo[log pi/ref]. The first term has no sample estimate; it is
+                # at most log n - (n-1)/n (Beirami et al. 2024). The second is the k1 log-ratio of the picks.
+                bound = math.log(k) - (k - 1) / k
+                kl_bon = bound
+                if not same:
+                    pick_args = (prompts, yb[rows], mb[rows], args.temperature, device, bs)
+                    kl_bon = (bound + seq_logprobs(model, *pick_args) - seq_logprobs(ref, *pick_args)).view(n, 1)
+                results[f'{name}+bo{k}'] = {
+                    **row(gb.gather(1, best[:, None]), path, f"{ckpt['stage']}+best_of_{k}", kl_bon,
+                          "upper bound: log N - (N-1)/N + the k1 log-ratio of the picked samples to the reference"),
+                    **shape_stats(yb[rows], mb[rows], enc.eos), 'step': ckpt.get('step'), 'best_of': k,
+                    'rm': args.rm, 'rm_score': s.gather(1, best[:, None]).mean().item(),
+                    'gold_oracle_best_of_n': gb[:, :k].max(1).values.mean().item(),
+                    'examples': examples(yb[rows], mb[rows], gb.gather(1, best[:, None]))}
         del model
     dt = time.time() - t0
 

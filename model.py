@@ -523,6 +523,8 @@ def add_common_args(p):
     p.add_argument('--resume', action='store_true', help='continue the run in --out_dir')
     p.add_argument('--overwrite', action='store_true', help='replace a finished run in --out_dir')
     p.add_argument('--no_tqdm', action='store_true', help='no progress bar (logs still go to log.jsonl)')
+    p.add_argument('--snapshots', action='store_true',
+                   help='also keep the weights at every eval point (out_dir/step_N.pt), to score a run along training')
 
 
 def train_step(model, optimizer, loss, lr, clip=1.0):
@@ -541,13 +543,19 @@ def train_step(model, optimizer, loss, lr, clip=1.0):
     optimizer.step()
 
 
-def log_and_save(out_dir, row, save, bar, stopping):
-    """At an eval point (rank 0 only): append the row to log.jsonl, print it, checkpoint."""
+def log_and_save(out_dir, row, save, bar, stopping, snapshots=False):
+    """At an eval point (rank 0 only): append the row to log.jsonl, print it, checkpoint; with snapshots, also
+    keep a copy of the checkpoint without its optimiser state (step_N.pt), a point on the run's curve. An
+    interrupted step is not an eval point: it gets no snapshot, so a resumed run keeps the same ones."""
     log_jsonl(out_dir, row)
     bar.write(format_row(row))
     save()
     if stopping:
         bar.write(f"interrupted: checkpoint at step {row['step']} saved; continue with --resume")
+    elif snapshots:
+        ck = safe_load(os.path.join(out_dir, 'ckpt.pt'), 'checkpoint')
+        save_checkpoint(os.path.join(out_dir, f"step_{row['step']}.pt"),
+                        **{k: v for k, v in ck.items() if k not in ('optimizer', 'pairs')})
 
 
 def format_row(row):

@@ -125,7 +125,7 @@ def main():
                 row['tokens_per_s' if sft else 'pairs_per_s'] = tokens / dt
                 if device.startswith('cuda') and sft:
                     row['mfu'] = model.estimate_mfu(tokens / dt / world, M.gpu_peak_flops())
-                M.log_and_save(args.out_dir, row, save, bar, stopping)
+                M.log_and_save(args.out_dir, row, save, bar, stopping, args.snapshots)
             if stopping:
                 return
             t0, tokens = time.time(), 0

@@ -161,7 +161,7 @@ def main():
                    **({} if rloo else pairs['stats']),
                    'samples_per_s': n_samples / t_total, 'sampling_share': t_sample / t_total}
             if rank == 0:
-                M.log_and_save(args.out_dir, row, save, bar, stopping)
+                M.log_and_save(args.out_dir, row, save, bar, stopping, args.snapshots)
             if stopping:
                 return
     bar.close()

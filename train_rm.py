@@ -91,7 +91,7 @@ def main():
             if rank == 0:
                 margins, _ = scores(model, val, args.rm_type, device)
                 row.update(M.pref_metrics(margins, val['r_chosen'], val['r_rejected']))
-                M.log_and_save(args.out_dir, row, save, bar, stopping)
+                M.log_and_save(args.out_dir, row, save, bar, stopping, args.snapshots)
             if stopping:
                 return
     bar.close()

@@ -65,14 +65,15 @@ def encode(enc, texts, C=24):
 def test_sentiment_verifier_orders_texts(enc):
     y, m = encode(enc, [" I love this wonderful, happy day.", " the table is made of wood",
                         " This is a terrible, awful, hateful mess."])
+    x = torch.tensor([enc.encode_ordinary(" It was a day.")] * 3)  # ends with ".": nothing is joined on
     for name in ('sentiment', 'short'):
-        r = E.gold_rewards(E.TASKS[name], enc, y, m)
+        r = E.gold_rewards(E.TASKS[name], enc, x, y, m)
         assert r.shape == (3,) and r.dtype == torch.float
         assert r[0] > 0.5 and r[2] < -0.5 and abs(r[1]) < 0.1
     # tokens after EOS are padding: whatever they are, they do not count
     y2 = y.clone()
     y2[1, m[1].sum().long():] = y[0, 0]
-    assert E.gold_rewards(E.TASKS['sentiment'], enc, y2, m)[1] == E.gold_rewards(E.TASKS['sentiment'], enc, y, m)[1]
+    assert E.gold_rewards(E.TASKS['sentiment'], enc, x, y2, m)[1] == E.gold_rewards(E.TASKS['sentiment'], enc, x, y, m)[1]
 
 
 def test_rouge_l_by_hand(enc):
@@ -86,7 +87,7 @@ def test_rouge_l_by_hand(enc):
     m = torch.tensor([[1., 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
     refs = torch.tensor([[1, 3, eos, 7, 7, 7], [9, eos, 0, 0, 0, 0]])
     ref_m = torch.tensor([[1., 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]])
-    r = E.gold_rewards(E.TASKS['overlap'], enc, y, m, refs, ref_m)
+    r = E.gold_rewards(E.TASKS['overlap'], enc, torch.zeros(2, 8, dtype=torch.long), y, m, refs, ref_m)
     # row 0: [1,2,3] vs [1,3] (EOS, padding out): LCS 2, F1 = 4/5. row 1: six 9s vs one 9: LCS 1, F1 = 2/7
     assert r.tolist() == pytest.approx([0.8, 2 / 7])
 
@@ -162,9 +163,9 @@ def test_label_writes_a_valid_preference_file(runs, enc):
             stopped = n_real < 24
             assert (y[stopped, n_real[stopped] - 1] == enc.eos).all()  # a completion stops at its EOS
         # the stored gold rewards are the verifier's
-        assert torch.equal(d['r_chosen'], E.gold_rewards(E.TASKS['sentiment'], enc, d['chosen'], d['chosen_mask']))
-        assert torch.equal(d['r_rejected'],
-                           E.gold_rewards(E.TASKS['sentiment'], enc, d['rejected'], d['rejected_mask']))
+        sent = E.TASKS['sentiment']
+        assert torch.equal(d['r_chosen'], E.gold_rewards(sent, enc, d['prompts'], d['chosen'], d['chosen_mask']))
+        assert torch.equal(d['r_rejected'], E.gold_rewards(sent, enc, d['prompts'], d['rejected'], d['rejected_mask']))
     p_train, _, _ = M.get_prompts(VOCAB, 'train')
     assert torch.equal(prefs['train']['prompts'], p_train[prefs['train']['prompt_idx']])
 

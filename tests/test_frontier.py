@@ -1,0 +1,119 @@
+"""What the frontier experiment needs from the stages: snapshots along training that load and score, labels
+with ties dropped and prompts reused, a labeller tau set by agreement, VADER reading a completion in place,
+and best-of-n."""
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from conftest import M, planted_prefs, run as run_strs, save_tiny, tiny_gpt
+import eval as E
+
+VOCAB = 512
+
+
+def run(*args, check=True):
+    return run_strs(*map(str, args), check=check)
+
+
+@pytest.fixture(scope='module')
+def enc():
+    return M.get_tokenizer(VOCAB)
+
+
+# ---- VADER reads a completion where it stands
+
+def test_a_completion_that_starts_mid_word_is_read_with_its_word(enc):
+    assert E.in_place(' I treat', 'ly good') == 'treatly good'
+    assert E.in_place(' I treat', ' ly') == ' ly'  # a new word: nothing to join
+    assert E.in_place(' I said:', 'ly') == 'ly'  # the prompt ends in punctuation
+    assert E.vader(['ly'])[0] > 0.5 and E.vader(['treatly'])[0] == 0.0  # the exploit the join takes away
+    x = torch.tensor([enc.encode_ordinary(' I treat')] * 2)
+    ids = [enc.encode_ordinary('ly'), enc.encode_ordinary(' ly')]
+    y, m = torch.full((2, 4), M.PAD), torch.zeros(2, 4)
+    for i, t in enumerate(ids):
+        y[i, :len(t) + 1], m[i, :len(t) + 1] = torch.tensor(t + [enc.eos]), 1
+    r = E.gold_rewards(E.TASKS['sentiment'], enc, x, y, m)
+    assert r[0] == 0.0 and r[1] == pytest.approx(E.vader(['ly'])[0])
+
+
+# ---- the labeller: tau by agreement, ties dropped, prompts reused
+
+def test_tau_for_agreement_inverts_the_expected_agreement():
+    # one gap of 0.2: agreement sigmoid(0.2 / tau), so asking for sigmoid(2) must give tau = 0.1
+    assert E.tau_for_agreement(torch.full((5,), 0.2), torch.sigmoid(torch.tensor(2.0)).item()) == pytest.approx(0.1)
+    gaps = torch.tensor([0.01, 0.05, 0.5, 1.0])
+    tau = E.tau_for_agreement(gaps, 0.9)
+    assert torch.sigmoid(gaps.double() / tau).mean().item() == pytest.approx(0.9, abs=1e-9)
+    with pytest.raises(ValueError):
+        E.tau_for_agreement(gaps, 0.4)
+
+
+def test_label_drops_ties_reuses_prompts_and_sets_tau(tmp_path, enc):
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    args = ['eval.py', 'label', '--policy', sft, '--task', 'short', '--device', 'cpu', '--batch_size', '64']
+    big = str(tmp_path / 'big.pt')
+    r = run(*args, '--n_pairs', 60, '--n_val', 10, '--drop_ties', '--max_per_prompt', 3, '--agreement', 0.9,
+            '--out', big)
+    assert 'tie on the gold reward (dropped)' in r.stdout
+    p = M.load_prefs(big)
+    d = p['train']
+    assert d['n_pairs'] == 60 and (d['r_chosen'] != d['r_rejected']).all()  # no tie is kept
+    assert d['n_drawn'] > 60 and d['tie_rate'] > 0  # a random tiny GPT's 2-token completions tie often
+    gaps = (d['r_chosen'] - d['r_rejected']).abs().double()
+    assert p['tau'] == pytest.approx(E.tau_for_agreement(gaps, 0.9))  # tau from the train pairs' own gaps
+    assert p['agreement_target'] == 0.9 and p['drop_ties']
+    # the stored rewards are the verifier's, each against its own prompt (reused prompts included)
+    p_train, _, _ = M.get_prompts(VOCAB, 'train', 8, 2)
+    assert torch.equal(d['prompts'], p_train[d['prompt_idx']])
+    assert torch.equal(d['r_chosen'], E.gold_rewards(E.TASKS['short'], enc, d['prompts'], d['chosen'], d['chosen_mask']))
+    # nested: asking for fewer pairs gives the first ones of the larger set, the same pairs in the same order
+    small = str(tmp_path / 'small.pt')
+    run(*args, '--n_pairs', 20, '--n_val', 10, '--drop_ties', '--max_per_prompt', 3, '--tau', p['tau'], '--out', small)
+    s = M.load_prefs(small)['train']
+    for k in M.PREF_KEYS:
+        assert torch.equal(s[k], d[k][:20]), k
+    # a request the prompts cannot meet is one clear line, and nothing is written
+    r = run(*args, '--n_pairs', 10 ** 5, '--drop_ties', '--out', str(tmp_path / 'no.pt'), check=False)
+    assert r.returncode == 2 and 'untied' in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(tmp_path / 'no.pt')
+
+
+# ---- best-of-n
+
+def test_best_of_n_is_the_rms_argmax_and_n1_is_plain_sampling():
+    s = torch.tensor([[0.1, 0.9, 0.3, 2.0], [5.0, 1.0, 7.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    assert E.best_of_n(s, 1).tolist() == [0, 0, 0]  # n = 1: the first sample, whatever the RM says
+    assert E.best_of_n(s, 2).tolist() == [1, 0, 0]
+    assert E.best_of_n(s, 4).tolist() == [3, 2, 0]  # a tie goes to the first
+
+
+# ---- snapshots along training load and score
+
+def test_snapshots_along_training_load_and_score(tmp_path):
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    prefs = planted_prefs(str(tmp_path / 'prefs.pt'), task=dict(E.TASKS['short']), C=2)
+    out = str(tmp_path / 'dpo')
+    run('train_mle.py', '--loss', 'dpo', '--prefs', prefs, '--ref', sft, '--out_dir', out, '--epochs', '3',
+        '--batch_size', '16', '--eval_interval', '4', '--lr', '1e-3', '--snapshots', '--no_tqdm')
+    steps = sorted(int(f[5:-3]) for f in os.listdir(out) if f.startswith('step_'))
+    assert steps == [4, 8, 12]  # 64 pairs / 16 = 4 steps an epoch, one snapshot each
+    final, snap = M.load_checkpoint(out), M.load_checkpoint(os.path.join(out, 'step_12.pt'), stages=['dpo'])
+    assert 'optimizer' not in snap and snap['step'] == 12 and snap['task'] == final['task']
+    assert all(torch.equal(snap['model'][k], v) for k, v in final['model'].items())
+    first = M.load_checkpoint(os.path.join(out, 'step_4.pt'))
+    assert any(not torch.equal(first['model'][k], v) for k, v in final['model'].items())  # it trained on
+    # eval.py scores them by name, each at its own KL from the reference; the SFT at KL 0 with best-of-n
+    rm = save_tiny(str(tmp_path / 'rm'), tiny_gpt(scalar_head=True), stage='rm', rm_type='global',
+                   task=dict(E.TASKS['short']), reward_mean=0.0)
+    js = str(tmp_path / 'eval.json')
+    run('eval.py', 'score', sft, *(os.path.join(out, f'step_{s}.pt') for s in steps), '--task', 'short',
+        '--n_prompts', 16, '--split', 'val', '--json', js, '--best_of', 4, '--rm', rm, '--device', 'cpu')
+    pol = json.load(open(js))['policies']
+    assert {'dpo/step_4', 'dpo/step_8', 'dpo/step_12', 'sft+bo1', 'sft+bo2', 'sft+bo4'} <= set(pol)
+    assert [pol[f'dpo/step_{s}']['step'] for s in steps] == steps
+    assert all(pol[f'dpo/step_{s}']['kl'] != 0 for s in steps)  # scored against the reference, not as it
+    assert pol['sft+bo1']['kl'] == 0.0 and pol['sft+bo4']['kl'] == pytest.approx(math.log(4) - 3 / 4)
+    assert pol['sft+bo1']['n_completions'] == 16
