@@ -21,6 +21,7 @@ import math
 import os
 import re
 import time
+from collections import Counter
 
 import torch
 import torch.nn.functional as F
@@ -339,6 +340,21 @@ def distinct_2(completions, mask, eos):
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def words(enc, prompts, completions, mask):
+    """Lower-cased words of every completion as read in place: what the verifier sees."""
+    return [w for x, c, m in zip(prompts, completions, mask)
+            for w in re.findall(r"[a-z']+", in_place(M.decode(enc, x), M.decode(enc, c, m)).lower())]
+
+
+def top_words(enc, prompts, y, m, base, n_base, k=8):
+    """The k words a policy uses most beyond the reference policy (base: its word counts over n_base
+    completions of the same prompts), as extra uses per 100 completions: what a policy learned to say, and
+    where it games the verifier."""
+    mine = Counter(words(enc, prompts, y, m))
+    extra = {w: 100 * (c / y.size(0) - base[w] / n_base) for w, c in mine.items()}
+    return [[w, round(v, 1)] for w, v in sorted(extra.items(), key=lambda wv: -wv[1])[:k] if v > 0]
+
+
 def shape_stats(completions, mask, eos):
     """Mean length in real tokens (the mask: EOS counted), share ending with EOS, distinct-2."""
     n = mask.sum(1).long()
@@ -511,6 +527,7 @@ def score(args):
     ref = load_model(ref_ckpt, ref_path, device, task)
     y_ref, m_ref = generate(ref, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs)
     g_ref = gold_rewards(task, enc, xs, y_ref, m_ref, refs_s, ref_mask_s).view(n, S)
+    base_words = Counter(words(enc, xs, y_ref, m_ref))
 
     def examples(y, m, g, k=3):
         return [{'prompt': M.decode(enc, prompts[i]), 'completion': M.decode(enc, y[i * (y.size(0) // n)],
@@ -555,6 +572,7 @@ def score(args):
         kl = (seq_logprobs(model, xs, y, m, args.temperature, device, bs)
               - seq_logprobs(ref, xs, y, m, args.temperature, device, bs)).view(n, S)
         results[name] = {**row(g, path, ckpt['stage'], kl), **shape_stats(y, m, enc.eos), 'step': ckpt.get('step'),
+                         'top_words': top_words(enc, xs, y, m, base_words, y_ref.size(0)),
                          'examples': examples(y, m, g)}
         if args.best_of:  # N samples per prompt; best-of-n for n = 1, 2, 4, ..., N takes the first n of them
             N = args.best_of
@@ -579,6 +597,7 @@ def score(args):
                     **shape_stats(yb[rows], mb[rows], enc.eos), 'step': ckpt.get('step'), 'best_of': k,
                     'rm': args.rm, 'rm_score': s.gather(1, best[:, None]).mean().item(),
                     'gold_oracle_best_of_n': gb[:, :k].max(1).values.mean().item(),
+                    'top_words': top_words(enc, prompts, yb[rows], mb[rows], base_words, y_ref.size(0)),
                     'examples': examples(yb[rows], mb[rows], gb.gather(1, best[:, None]))}
         del model
     dt = time.time() - t0
