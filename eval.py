@@ -69,6 +69,7 @@ q.add_argument('--drop_ties', action='store_true',
 q.add_argument('--max_per_prompt', type=int, default=1,
                help='pairs drawn per prompt at most (each a fresh pair of samples), for tasks whose pairs mostly tie')
 q.add_argument('--out', default='out/prefs.pt', help='the preference file to write (atomically)')
+q.add_argument('--json', default=None, help='also write the statistics printed below (tie rate, tau, agreement)')
 common(q)
 
 q = sub.add_parser('score', help='gold reward, win rates, KL, length and diversity of policies on test prompts')
@@ -406,8 +407,13 @@ def label(args):
         torch.save(prefs_file, tmp)
         M.load_prefs(tmp, task=task, vocab_size=vocab)
     write_atomic(args.out, write)
+    stats = {split: {k: d[k] for k in ('n_pairs', 'n_drawn', 'n_prompts', 'tie_rate', 'agreement')}
+             for split, d in data.items()}
+    if args.json:
+        write_json(args.json, {'task': task, 'seed': args.seed, 'policy': args.policy, 'tau': tau,
+                               'agreement_target': args.agreement, 'drop_ties': args.drop_ties, **stats})
     for split, d in data.items():
-        print(f"{split}: {d['n_pairs']} pairs kept of {d['n_drawn']} drawn from {d['n_prompts']} distinct prompts; "
+        print(f"{split}: {d['n_pairs']} pairs kept (on {d['n_prompts']} distinct prompts) of {d['n_drawn']} drawn; "
               f"{d['tie_rate']:.1%} of drawn pairs tie on the gold reward"
               + (' (dropped)' if args.drop_ties else '') + f"; labels agree with the gold order on "
               + ('n/a' if d['agreement'] is None else f"{d['agreement']:.1%}") + " of the untied; mean gold reward "

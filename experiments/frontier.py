@@ -16,6 +16,7 @@ checkpoint, to results/frontier/<task>_seed<seed>_<run>_<split>.jsonl. experimen
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -49,7 +50,7 @@ def jobs():
             prefs = f'{t}/prefs.pt'
             common = f'--seed {seed} --no_tqdm --snapshots'
             out.append((f'{t}/label', [sft], f'python eval.py label --policy {sft} --task {task} --seed {seed} '
-                        f'{PAIRS} --out {prefs}', None))
+                        f'{PAIRS} --out {prefs} --json {RES}/labels_{task}_seed{seed}.json', None))
             out.append((f'{t}/rm', [f'{t}/label'], f'python train_rm.py --prefs {prefs} --init {sft} --seed {seed}', None))
             runs = {}
             for beta in BETAS:
@@ -117,6 +118,10 @@ def run_job(name, cmd, rec, log):
     if r.returncode != 0:
         log(f'FAILED ({r.returncode}) {name}: see {name}/stdout.txt')
         return False
+    if cmd.startswith('python train_'):  # the training log travels with the records (checkpoints do not)
+        seed, rest = name[len(OUT) + 1:].split('/', 1)
+        os.makedirs(f'{RES}/logs', exist_ok=True)
+        shutil.copy(f'{name}/log.jsonl', f"{RES}/logs/{seed}_{rest.replace('/', '_')}.jsonl")
     if rec:
         task, seed, run, split = rec
         os.makedirs(RES, exist_ok=True)
