@@ -1,0 +1,206 @@
+"""
+Every frontier figure and table, from the records in results/frontier/ alone (no checkpoint is read):
+
+  python experiments/report.py
+
+writes results/frontier_<task>.png (gold reward against KL to SFT on the test prompts), results/frontier_summary.json
+(every number below, per seed), and the README section between the frontier markers: the KL-budget table, the
+label statistics, the words each method's chosen policies lean on, and sample completions.
+
+The protocol, fixed before any test number was looked at: for a KL budget B (1, 3 and 10 nats per completion),
+each method's candidates are all its checkpoints (both strengths, every snapshot) and SFT itself (KL 0, the
+start of every curve); the one with the highest mean gold reward on the val prompts among those whose val KL is
+at most B is chosen, and its test numbers are reported, mean and standard deviation over the three seeds.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RES = os.path.join(ROOT, 'results')
+BUDGETS = (1, 3, 10)
+TASKS = ('sentiment', 'short', 'overlap')
+METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
+           'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
+COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1'}
+PAPER = {'sentiment': 'RM + RL above offline DPO at every KL (verifying is simpler than generating)',
+         'short': 'no gap: curves level (two-token outputs, no horizon)',
+         'overlap': 'no gap: curves level (the verifier must know the answer)'}
+
+
+def load():
+    rows = []
+    for path in sorted(glob.glob(os.path.join(RES, 'frontier', '*.jsonl'))):
+        rows += [json.loads(line) for line in open(path)]
+    return rows
+
+
+def sft_row(rows):
+    """SFT itself: best-of-1, the first of the best-of-N samples (KL exactly 0)."""
+    return next(r for r in rows if r['method'] == 'best_of_n' and r['best_of'] == 1)
+
+
+def choose(rows, task, seed, method, budget):
+    """The protocol: the val-best checkpoint of a method (SFT included) within the KL budget; its test row."""
+    val = [r for r in rows if r['task'] == task and r['seed'] == seed and r['split'] == 'val']
+    test = [r for r in rows if r['task'] == task and r['seed'] == seed and r['split'] == 'test']
+    if not any(r['method'] == method for r in val) or not test:
+        return None
+    cands = [r for r in val if r['method'] == method] + [sft_row(val)]
+    best = max((r for r in cands if r['kl'] <= budget), key=lambda r: r['gold_reward'])
+    return next((r for r in test if r['run'] == best['run'] and r['name'] == best['name']), None)
+
+
+def mean_sd(xs):
+    return (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def seeds_of(rows, task):
+    return sorted({r['seed'] for r in rows if r['task'] == task and r['split'] == 'test'}, key=[1337, 1, 2].index)
+
+
+def summarise(rows):
+    out = {}
+    for task in TASKS:
+        seeds = seeds_of(rows, task)
+        for method in METHODS:
+            for b in BUDGETS:
+                picks = {s: choose(rows, task, s, method, b) for s in seeds}
+                picks = {s: p for s, p in picks.items() if p is not None}
+                if picks:
+                    out.setdefault(task, {}).setdefault(method, {})[b] = {
+                        s: {k: p[k] for k in ('run', 'name', 'gold_reward', 'gold_reward_ci', 'kl', 'win_vs_human',
+                                              'length', 'eos_rate', 'top_words', 'examples')}
+                        for s, p in picks.items()}
+    return out
+
+
+def plot(rows, task):
+    test = [r for r in rows if r['task'] == task and r['split'] == 'test']
+    if not test:
+        return False
+    seeds = seeds_of(rows, task)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for method, label in METHODS.items():
+        runs = sorted({r['run'] for r in test if r['method'] == method})
+        for k, run in enumerate(runs):
+            curves = []
+            for s in seeds:
+                pts = [r for r in test if r['seed'] == s and r['run'] == run]
+                if method != 'best_of_n':
+                    pts = [sft_row([r for r in test if r['seed'] == s])] + pts
+                pts = sorted(pts, key=lambda r: (r['best_of'] or 0, r['step'] or 0))
+                curves.append([(r['kl'], r['gold_reward']) for r in pts])
+                ax.plot(*zip(*curves[-1]), color=COLORS[method], lw=0.6, alpha=0.35)
+            n = min(len(c) for c in curves)  # the seed mean, point by point (the same snapshots in every seed)
+            mean = [tuple(statistics.mean(c[i][j] for c in curves) for j in (0, 1)) for i in range(n)]
+            ax.plot(*zip(*mean), color=COLORS[method], lw=2.2, ls='-' if k == 0 else '--', marker='o', ms=3,
+                    label=f"{label}" + (f" ({run.rsplit('_', 1)[1].replace('b', 'beta ')})" if method != 'best_of_n'
+                                        else ' (KL: the bound log N - (N-1)/N)'))
+    sft = [sft_row([r for r in test if r['seed'] == s]) for s in seeds]
+    ax.plot([0], [statistics.mean(r['gold_reward'] for r in sft)], 'k*', ms=12, label='SFT', zorder=5)
+    human = next(r for r in test if r['method'] == 'human')
+    ax.axhline(human['gold_reward'], color='k', ls=':', lw=1, label='human reference completion')
+    ax.set_xscale('symlog', linthresh=1)
+    ax.set_xlim(left=0)
+    ax.set_xlabel('KL(pi || SFT), nats per completion (test prompts; symlog axis)')
+    ax.set_ylabel('gold reward (test prompts)')
+    ax.set_title(f"{task}: seeds {', '.join(map(str, seeds))} (thin: each seed, bold: seed mean)", fontsize=10)
+    ax.legend(fontsize=7, loc='best')
+    fig.tight_layout()
+    fig.savefig(os.path.join(RES, f'frontier_{task}.png'), dpi=120)
+    plt.close(fig)
+    return True
+
+
+def markdown(rows, summ):
+    L = []
+    for task in TASKS:
+        if task not in summ:
+            continue
+        seeds = seeds_of(rows, task)
+        L += [f"**{task}** (paper: {PAPER[task]}); test gold reward of the val-chosen checkpoint within each KL "
+              f"budget, mean ± sd over seeds {', '.join(map(str, seeds))}, and its mean test KL:", '',
+              '| method | ' + ' | '.join(f'KL <= {b}' for b in BUDGETS) + ' |',
+              '|---' * (len(BUDGETS) + 1) + '|']
+        for method, label in METHODS.items():
+            cells = []
+            for b in BUDGETS:
+                picks = summ[task].get(method, {}).get(b)
+                if not picks:
+                    cells.append('-')
+                    continue
+                m, sd = mean_sd([p['gold_reward'] for p in picks.values()])
+                kl = statistics.mean(p['kl'] for p in picks.values())
+                cells.append(f'{m:+.3f} ± {sd:.3f} (KL {kl:.1f}' + (f', {len(picks)} seeds)' if len(picks) < len(seeds)
+                                                                     else ')'))
+            L.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+        L.append('')
+    return '\n'.join(L)
+
+
+def labels_md():
+    L = ['| task | seed | tau | untied agreement (train) | tie rate (train / val) | pairs drawn for 4000 + 500 untied | '
+         'train prompts used |', '|---|---|---|---|---|---|---|']
+    for path in sorted(glob.glob(os.path.join(RES, 'frontier', 'labels_*.json'))):
+        d = json.load(open(path))
+        L.append(f"| {d['task']['name']} | {d['seed']} | {d['tau']:.3f} | {d['train']['agreement']:.1%} | "
+                 f"{d['train']['tie_rate']:.1%} / {d['val']['tie_rate']:.1%} | "
+                 f"{d['train']['n_drawn']} + {d['val']['n_drawn']} | {d['train']['n_prompts']} |")
+    return '\n'.join(L)
+
+
+def words_md(summ, budget=10):
+    L = [f'| task | method | words used most beyond SFT by the chosen policy at KL <= {budget} '
+         '(extra uses per 100 completions, seed 1337) |', '|---|---|---|']
+    for task in TASKS:
+        for method, label in METHODS.items():
+            p = summ.get(task, {}).get(method, {}).get(budget, {}).get(1337)
+            if p and p['top_words']:
+                L.append(f"| {task} | {label} | " + ', '.join(f'"{w}" {v:+.0f}' for w, v in p['top_words'][:6]) + ' |')
+    return '\n'.join(L)
+
+
+def examples_md(rows, summ, task='sentiment', seed=1337, budget=3):
+    picks = {m: summ.get(task, {}).get(m, {}).get(budget, {}).get(seed) for m in ('dpo', 'rloo')}
+    if not all(picks.values()):
+        return ''
+    sft = sft_row([r for r in rows if r['task'] == task and r['seed'] == seed and r['split'] == 'test'])
+    L = [f"Samples on the first three test prompts ({task}, seed {seed}): SFT and the checkpoints of DPO and RLOO "
+         f"chosen at KL <= {budget} (test KL: DPO {picks['dpo']['kl']:.1f}, RLOO {picks['rloo']['kl']:.1f}); "
+         "gold reward in brackets.", '']
+    for i in range(3):
+        L.append(f"- prompt `{sft['examples'][i]['prompt']!s}`")
+        for lab, ex in (('SFT', sft['examples'][i]), ('DPO', picks['dpo']['examples'][i]),
+                        ('RLOO', picks['rloo']['examples'][i])):
+            L.append(f"  - {lab}: `{ex['completion'].strip()}` ({ex['gold']:+.2f})")
+    return '\n'.join(L)
+
+
+def main():
+    rows = load()
+    summ = summarise(rows)
+    figs = [t for t in TASKS if plot(rows, t)]
+    with open(os.path.join(RES, 'frontier_summary.json'), 'w') as f:
+        json.dump(summ, f, indent=1)
+    md = '\n\n'.join([''.join(f'![frontier {t}](results/frontier_{t}.png)\n' for t in figs), markdown(rows, summ),
+                      'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT samples):\n\n' + labels_md(),
+                      words_md(summ), examples_md(rows, summ)])
+    readme = os.path.join(ROOT, 'README.md')
+    text = open(readme).read()
+    begin, end = '<!-- frontier:begin (made by experiments/report.py) -->', '<!-- frontier:end -->'
+    if begin in text:
+        text = re.sub(re.escape(begin) + '.*?' + re.escape(end), lambda _: f'{begin}\n{md}\n{end}', text, flags=re.S)
+        with open(readme, 'w') as f:
+            f.write(text)
+    print(md)
+
+
+if __name__ == '__main__':
+    main()
