@@ -4,6 +4,7 @@ and best-of-n."""
 import json
 import math
 import os
+import sys
 
 import pytest
 import torch
@@ -117,3 +118,27 @@ def test_snapshots_along_training_load_and_score(tmp_path):
     assert all(pol[f'dpo/step_{s}']['kl'] != 0 for s in steps)  # scored against the reference, not as it
     assert pol['sft+bo1']['kl'] == 0.0 and pol['sft+bo4']['kl'] == pytest.approx(math.log(4) - 3 / 4)
     assert pol['sft+bo1']['n_completions'] == 16
+
+
+# ---- the protocol: the val-best checkpoint within the KL budget, reported on test
+
+def test_the_budget_choice_uses_val_only_and_counts_sft_as_a_candidate():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import report
+
+    def row(split, run, name, kl, gold, method=None, best_of=None):
+        return {'task': 't', 'seed': 1, 'split': split, 'run': run, 'name': name, 'kl': kl, 'gold_reward': gold,
+                'method': method or run.rsplit('_', 1)[0], 'best_of': best_of}
+    rows = []
+    for split, flip in (('val', 1), ('test', -1)):  # test golds run the other way: a test-chosen pick would differ
+        rows += [row(split, 'bon', 'sft+bo1', 0.0, 0.0, 'best_of_n', 1),
+                 row(split, 'dpo_b0.1', 'a', 0.5, flip * 0.2), row(split, 'dpo_b0.1', 'b', 2.0, flip * 0.5),
+                 row(split, 'dpo_b0.03', 'c', 8.0, flip * 0.4)]
+    assert report.choose(rows, 't', 1, 'dpo', 1)['name'] == 'a'
+    assert report.choose(rows, 't', 1, 'dpo', 3)['name'] == 'b'
+    pick = report.choose(rows, 't', 1, 'dpo', 10)
+    assert pick['name'] == 'b' and pick['split'] == 'test' and pick['gold_reward'] == -0.5  # val-best, test numbers
+    # every checkpoint worse than SFT on val: SFT itself is the choice
+    worse = [dict(r, gold_reward=-1.0) if r['run'] != 'bon' else r for r in rows]
+    assert report.choose(worse, 't', 1, 'dpo', 10)['name'] == 'sft+bo1'
+    assert report.choose(rows, 't', 1, 'rloo', 10) is None  # a method with no records
