@@ -42,7 +42,7 @@ def jobs():
     out = []
     for seed in SEEDS:
         d = f'{OUT}/seed{seed}'
-        out.append((f'{d}/sft', [], f'python train_mle.py --loss sft --seed {seed}', None))
+        out.append((f'{d}/sft', [], f'python train_mle.py --loss sft --seed {seed} --no_tqdm', None))
     for task in TASKS:
         for seed in SEEDS:
             d, sft = f'{OUT}/seed{seed}', f'{OUT}/seed{seed}/sft'
@@ -51,7 +51,7 @@ def jobs():
             common = f'--seed {seed} --no_tqdm --snapshots'
             out.append((f'{t}/label', [sft], f'python eval.py label --policy {sft} --task {task} --seed {seed} '
                         f'{PAIRS} --out {prefs} --json {RES}/labels_{task}_seed{seed}.json', None))
-            out.append((f'{t}/rm', [f'{t}/label'], f'python train_rm.py --prefs {prefs} --init {sft} --seed {seed}', None))
+            out.append((f'{t}/rm', [f'{t}/label'], f'python train_rm.py --prefs {prefs} --init {sft} --seed {seed} --no_tqdm', None))
             runs = {}
             for beta in BETAS:
                 s = f'b{beta}'
