@@ -43,8 +43,8 @@ def jobs():
     for seed in SEEDS:
         d = f'{OUT}/seed{seed}'
         out.append((f'{d}/sft', [], f'python train_mle.py --loss sft --seed {seed} --no_tqdm', None))
-    for task in TASKS:
-        for seed in SEEDS:
+    for seed in SEEDS:  # seed-major: every task gets its first seed before any task gets its second
+        for task in TASKS:
             d, sft = f'{OUT}/seed{seed}', f'{OUT}/seed{seed}/sft'
             t = f'{d}/{task}'
             prefs = f'{t}/prefs.pt'
