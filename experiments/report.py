@@ -7,7 +7,7 @@ writes results/frontier_<task>.png (gold reward against KL to SFT on the test pr
 (every number below, per seed), and the README section between the frontier markers: the KL-budget table, the
 label statistics, the words each method's chosen policies lean on, and sample completions.
 
-The protocol, fixed before any test number was looked at: for a KL budget B (1, 3 and 10 nats per completion),
+The protocol, fixed before any test number was looked at: for a KL budget B (3, 10 and 30 nats per completion),
 each method's candidates are all its checkpoints (both strengths, every snapshot) and SFT itself (KL 0, the
 start of every curve); the one with the highest mean gold reward on the val prompts among those whose val KL is
 at most B is chosen, and its test numbers are reported, mean and standard deviation over the three seeds.
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RES = os.path.join(ROOT, 'results')
-BUDGETS = (1, 3, 10)
+BUDGETS = (3, 10, 30)
 TASKS = ('sentiment', 'short', 'overlap')
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
