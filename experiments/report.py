@@ -92,9 +92,8 @@ def plot(rows, task):
         for k, run in enumerate(runs):
             curves = []
             for s in seeds:
-                pts = [r for r in test if r['seed'] == s and r['run'] == run]
-                if method != 'best_of_n':
-                    pts = [sft_row([r for r in test if r['seed'] == s])] + pts
+                # a run's curve starts at its first snapshot: nothing was measured between SFT and it
+                pts = [r for r in test if r['seed'] == s and r['run'] == run and r['method'] == method]
                 pts = sorted(pts, key=lambda r: (r['best_of'] or 0, r['step'] or 0))
                 curves.append([(r['kl'], r['gold_reward']) for r in pts])
                 ax.plot(*zip(*curves[-1]), color=COLORS[method], lw=0.6, alpha=0.35)
@@ -126,7 +125,7 @@ def markdown(rows, summ):
             continue
         seeds = seeds_of(rows, task)
         L += [f"**{task}** (paper: {PAPER[task]}); test gold reward of the val-chosen checkpoint within each KL "
-              f"budget, mean ± sd over seeds {', '.join(map(str, seeds))}, and its mean test KL:", '',
+              f"budget, mean ± sd over seeds {', '.join(map(str, seeds))} (± only with two or more), and its mean test KL:", '',
               '| method | ' + ' | '.join(f'KL <= {b}' for b in BUDGETS) + ' |',
               '|---' * (len(BUDGETS) + 1) + '|']
         for method, label in METHODS.items():
@@ -138,8 +137,9 @@ def markdown(rows, summ):
                     continue
                 m, sd = mean_sd([p['gold_reward'] for p in picks.values()])
                 kl = statistics.mean(p['kl'] for p in picks.values())
-                cells.append(f'{m:+.3f} ± {sd:.3f} (KL {kl:.1f}' + (f', {len(picks)} seeds)' if len(picks) < len(seeds)
-                                                                     else ')'))
+                spread = f' ± {sd:.3f}' if len(picks) > 1 else ''
+                cells.append(f'{m:+.3f}{spread} (KL {kl:.1f}' + (f', {len(picks)} of {len(seeds)} seeds)'
+                                                               if len(picks) < len(seeds) else ')'))
             L.append(f'| {label} | ' + ' | '.join(cells) + ' |')
         L.append('')
     return '\n'.join(L)
@@ -156,18 +156,22 @@ def labels_md():
     return '\n'.join(L)
 
 
-def words_md(summ, budget=10):
-    L = [f'| task | method | words used most beyond SFT by the chosen policy at KL <= {budget} '
-         '(extra uses per 100 completions, seed 1337) |', '|---|---|---|']
+def words_md(summ, budgets=(10, 30)):
+    L = ['| task | method | ' + ' | '.join(f'chosen at KL <= {b}' for b in budgets) + ' |', '|---|---|' + '---|' * len(budgets)]
     for task in TASKS:
         for method, label in METHODS.items():
-            p = summ.get(task, {}).get(method, {}).get(budget, {}).get(1337)
-            if p and p['top_words']:
-                L.append(f"| {task} | {label} | " + ', '.join(f'"{w}" {v:+.0f}' for w, v in p['top_words'][:6]) + ' |')
-    return '\n'.join(L)
+            cells = []
+            for b in budgets:
+                p = summ.get(task, {}).get(method, {}).get(b, {}).get(1337)
+                cells.append('-' if not p else 'SFT itself' if p['name'] == 'sft+bo1' else
+                             ', '.join(f'"{w}" {v:+.0f}' for w, v in p['top_words'][:6]))
+            if any(c != '-' for c in cells):
+                L.append(f'| {task} | {label} | ' + ' | '.join(cells) + ' |')
+    return ('Words the chosen policies use most beyond SFT (seed 1337, test prompts; extra uses per 100 '
+            'completions, read in place as the verifier reads them):\n\n' + '\n'.join(L))
 
 
-def examples_md(rows, summ, task='sentiment', seed=1337, budget=3):
+def examples_md(rows, summ, task='sentiment', seed=1337, budget=10):
     picks = {m: summ.get(task, {}).get(m, {}).get(budget, {}).get(seed) for m in ('dpo', 'rloo')}
     if not all(picks.values()):
         return ''
@@ -176,10 +180,10 @@ def examples_md(rows, summ, task='sentiment', seed=1337, budget=3):
          f"chosen at KL <= {budget} (test KL: DPO {picks['dpo']['kl']:.1f}, RLOO {picks['rloo']['kl']:.1f}); "
          "gold reward in brackets.", '']
     for i in range(3):
-        L.append(f"- prompt `{sft['examples'][i]['prompt']!s}`")
+        L.append(f"- prompt `{sft['examples'][i]['prompt']!r}`")
         for lab, ex in (('SFT', sft['examples'][i]), ('DPO', picks['dpo']['examples'][i]),
                         ('RLOO', picks['rloo']['examples'][i])):
-            L.append(f"  - {lab}: `{ex['completion'].strip()}` ({ex['gold']:+.2f})")
+            L.append(f"  - {lab}: `{ex['completion']!r}` ({ex['gold']:+.2f})")
     return '\n'.join(L)
 
 
