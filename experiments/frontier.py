@@ -80,6 +80,18 @@ def done(name):
     return os.path.exists(f'{name}/DONE')
 
 
+def write_timings():
+    """results/frontier/timings.tsv: the wall seconds of every finished job (one thread each), from its DONE."""
+    lines = []
+    for name, *_ in jobs():
+        if done(name):
+            last = open(f'{name}/DONE').read().split()
+            lines.append(f"{name}\t{last[-2] if last[-1] == 's' else 'unrecorded'}\n")
+    os.makedirs(RES, exist_ok=True)
+    with open(f'{RES}/timings.tsv', 'w') as f:
+        f.writelines(lines)
+
+
 def records(eval_json, task, seed, run, split):
     """One record per scored checkpoint, the run's method and setting spelled out."""
     d = json.load(open(eval_json))
@@ -134,6 +146,7 @@ def run_job(name, cmd, rec, log):
     with open(f'{name}/DONE', 'w') as f:
         f.write(f'{cmd}\n{time.time() - t0:.1f} s\n')
     log(f'done {name} in {time.time() - t0:.0f} s')
+    write_timings()
     return True
 
 
@@ -144,6 +157,7 @@ def main():
     ap.add_argument('--dry', action='store_true', help='list the jobs still to do')
     args = ap.parse_args()
     os.chdir(ROOT)
+    write_timings()
     todo = [j for j in jobs() if not done(j[0])]
     if args.dry:
         for name, deps, cmd, _ in todo:
