@@ -145,6 +145,27 @@ def markdown(rows, summ):
     return '\n'.join(L)
 
 
+def diffs_md(summ):
+    """Paired by seed: method A's chosen test gold minus method B's at the same budget."""
+    pairs = (('rloo', 'dpo'), ('odpo_dpo', 'dpo'), ('odpo_sft', 'dpo'), ('best_of_n', 'rloo'))
+    L = ['| task | difference | ' + ' | '.join(f'KL <= {b}' for b in BUDGETS) + ' |', '|---|---|' + '---|' * len(BUDGETS)]
+    for task in TASKS:
+        for a, b in pairs:
+            cells = []
+            for bud in BUDGETS:
+                pa, pb = (summ.get(task, {}).get(m, {}).get(bud, {}) for m in (a, b))
+                d = [pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb]
+                if not d or all(pa[s]['name'] == pb[s]['name'] == 'sft+bo1' for s in pa if s in pb):
+                    cells.append('-' if not d else 'both chose SFT')
+                    continue
+                m, sd = mean_sd(d)
+                cells.append(f'{m:+.3f}' + (f' ± {sd:.3f}' if len(d) > 1 else '') + f' ({sum(x > 0 for x in d)}/{len(d)} seeds > 0)')
+            if any(c != '-' for c in cells):
+                L.append(f'| {task} | {METHODS[a]} - {METHODS[b]} | ' + ' | '.join(cells) + ' |')
+    return ('Paired by seed, the difference in test gold reward between the chosen checkpoints of two methods '
+            '(mean ± sd over seeds; how many seeds favour the first):\n\n' + '\n'.join(L))
+
+
 def labels_md():
     L = ['| task | seed | tau | untied agreement (train) | tie rate (train / val) | pairs drawn for 4000 + 500 untied | '
          'train prompts used |', '|---|---|---|---|---|---|---|']
@@ -194,6 +215,7 @@ def main():
     with open(os.path.join(RES, 'frontier_summary.json'), 'w') as f:
         json.dump(summ, f, indent=1)
     md = '\n\n'.join([''.join(f'![frontier {t}](results/frontier_{t}.png)\n' for t in figs), markdown(rows, summ),
+                      diffs_md(summ),
                       'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT samples):\n\n' + labels_md(),
                       words_md(summ), examples_md(rows, summ)])
     readme = os.path.join(ROOT, 'README.md')
