@@ -185,11 +185,13 @@ def words_md(summ, budgets=(10, 30)):
             for b in budgets:
                 p = summ.get(task, {}).get(method, {}).get(b, {}).get(1337)
                 cells.append('-' if not p else 'SFT itself' if p['name'] == 'sft+bo1' else
-                             ', '.join(f'"{w}" {v:+.0f}' for w, v in p['top_words'][:6]))
+                             f"EOS {p['eos_rate']:.0%}, length {p['length']:.1f}: "
+                             + ', '.join(f'"{w}" {v:+.0f}' for w, v in p['top_words'][:6]))
             if any(c != '-' for c in cells):
                 L.append(f'| {task} | {label} | ' + ' | '.join(cells) + ' |')
-    return ('Words the chosen policies use most beyond SFT (seed 1337, test prompts; extra uses per 100 '
-            'completions, read in place as the verifier reads them):\n\n' + '\n'.join(L))
+    return ('What the chosen policies write (seed 1337, test prompts): the share of completions that end with EOS, '
+            'the mean length in tokens, and the words used most beyond SFT (extra uses per 100 completions, read '
+            'in place as the verifier reads them):\n\n' + '\n'.join(L))
 
 
 def examples_md(rows, summ, task='sentiment', seed=1337, budget=10):
