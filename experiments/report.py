@@ -166,6 +166,27 @@ def diffs_md(summ):
             '(mean ± sd over seeds; how many seeds favour the first):\n\n' + '\n'.join(L))
 
 
+def verifier_md():
+    """Held-out preference accuracy (the 500 untied val pairs) at the end of training: the global RM against the
+    implicit reward beta log(pi/pi_ref) of each DPO run, from the training logs."""
+    acc = {}
+    for path in glob.glob(os.path.join(RES, 'frontier', 'logs', 'seed*_*_*.jsonl')):
+        seed, task, run = re.match(r'seed(\d+)_([a-z]+)_(.+)\.jsonl', os.path.basename(path)).groups()
+        if run in ('rm', 'dpo_b0.1', 'dpo_b0.03'):
+            last = [json.loads(line) for line in open(path)][-1]
+            acc.setdefault((task, run), {})[int(seed)] = last['val_pref_acc']
+    L = ['| task | global RM | DPO implicit reward, beta 0.1 | DPO implicit reward, beta 0.03 |', '|---|---|---|---|']
+    for task in TASKS:
+        cells = []
+        for run in ('rm', 'dpo_b0.1', 'dpo_b0.03'):
+            v = acc.get((task, run), {})
+            cells.append(' / '.join(f'{v[s]:.3f}' for s in sorted(v, key=[1337, 1, 2].index)) if v else '-')
+        if any(c != '-' for c in cells):
+            L.append(f'| {task} | ' + ' | '.join(cells) + ' |')
+    return ('Held-out preference accuracy on the 500 untied val pairs at the end of training (per seed, 1337 / 1 / 2; '
+            'from `results/frontier/logs/`): how well each learned verifier ranks unseen pairs.\n\n' + '\n'.join(L))
+
+
 def labels_md():
     L = ['| task | seed | tau | untied agreement (train) | tie rate (train / val) | pairs drawn for 4000 + 500 untied | '
          'train prompts used |', '|---|---|---|---|---|---|---|']
@@ -217,7 +238,7 @@ def main():
     with open(os.path.join(RES, 'frontier_summary.json'), 'w') as f:
         json.dump(summ, f, indent=1)
     md = '\n\n'.join([''.join(f'![frontier {t}](results/frontier_{t}.png)\n' for t in figs), markdown(rows, summ),
-                      diffs_md(summ),
+                      diffs_md(summ), verifier_md(),
                       'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT samples):\n\n' + labels_md(),
                       words_md(summ), examples_md(rows, summ)])
     readme = os.path.join(ROOT, 'README.md')
