@@ -9,7 +9,9 @@ snapshots along training; every snapshot scored on the val and the test prompts.
   python experiments/frontier.py --hours 1.8    # start no new job after 1.8 hours (then run it again)
   python experiments/frontier.py --dry          # list the jobs still to do and their commands
 
-Resumable: a finished job leaves a DONE file and is skipped; a killed training run continues with --resume.
+Resumable: a finished job leaves a DONE file and is skipped; a killed training run continues with --resume. In
+a fresh clone (no out/), a scoring job whose records are already in results/ is done, and a training run is
+redone only if one of its scores is missing.
 Checkpoints go to out/frontier/ (not committed); each scoring job writes its records, one JSON line per
 checkpoint, to results/frontier/<task>_seed<seed>_<run>_<split>.jsonl. experiments/report.py draws them.
 """
@@ -76,20 +78,38 @@ def jobs():
     return out
 
 
-def done(name):
-    return os.path.exists(f'{name}/DONE')
+def record_path(task, seed, run, split):
+    return f'{RES}/{task}_seed{seed}_{run}_{split}.jsonl'
+
+
+def done(name, rec=None):
+    """A job left its DONE file; a scoring job is also done when its records are in results/ (checkpoints are
+    not committed, so a fresh clone has only those)."""
+    return os.path.exists(f'{name}/DONE') or (rec is not None and os.path.exists(record_path(*rec)))
+
+
+def still_needed(all_jobs):
+    """Every scoring job not done, and every job not done that a needed job depends on (walked backwards: a
+    job comes after what it depends on). A training run whose scores are all in results/ is not redone."""
+    needed = set()
+    for name, _, _, rec in reversed(all_jobs):
+        if not done(name, rec) and (rec is not None or any(name in deps for n, deps, _, _ in all_jobs if n in needed)):
+            needed.add(name)
+    return [j for j in all_jobs if j[0] in needed]
 
 
 def write_timings():
-    """results/frontier/timings.tsv: the wall seconds of every finished job (one thread each), from its DONE."""
-    lines = []
+    """results/frontier/timings.tsv: the wall seconds of every finished job (one thread each), from its DONE;
+    the lines of jobs finished in an earlier clone are kept."""
+    path = f'{RES}/timings.tsv'
+    seconds = dict(line.rstrip('\n').split('\t') for line in open(path)) if os.path.exists(path) else {}
     for name, *_ in jobs():
-        if done(name):
+        if os.path.exists(f'{name}/DONE'):
             last = open(f'{name}/DONE').read().split()
-            lines.append(f"{name}\t{last[-2] if last[-1] == 's' else 'unrecorded'}\n")
+            seconds[name] = last[-2] if last[-1] == 's' else 'unrecorded'
     os.makedirs(RES, exist_ok=True)
-    with open(f'{RES}/timings.tsv', 'w') as f:
-        f.writelines(lines)
+    with open(path, 'w') as f:
+        f.writelines(f'{name}\t{seconds[name]}\n' for name, *_ in jobs() if name in seconds)
 
 
 def records(eval_json, task, seed, run, split):
@@ -136,9 +156,8 @@ def run_job(name, cmd, rec, log):
         os.makedirs(f'{RES}/logs', exist_ok=True)
         shutil.copy(f'{name}/log.jsonl', f"{RES}/logs/{seed}_{rest.replace('/', '_')}.jsonl")
     if rec:
-        task, seed, run, split = rec
         os.makedirs(RES, exist_ok=True)
-        path = f'{RES}/{task}_seed{seed}_{run}_{split}.jsonl'
+        path = record_path(*rec)
         with open(path + '.tmp', 'w') as f:
             for row in records(js, *rec):
                 f.write(json.dumps(row) + '\n')
@@ -158,7 +177,7 @@ def main():
     args = ap.parse_args()
     os.chdir(ROOT)
     write_timings()
-    todo = [j for j in jobs() if not done(j[0])]
+    todo = still_needed(jobs())
     if args.dry:
         for name, deps, cmd, _ in todo:
             print(f'{name}: {cmd}')
@@ -202,7 +221,7 @@ def main():
         t.start()
     for t in threads:
         t.join()
-    left = [j[0] for j in jobs() if not done(j[0])]
+    left = still_needed(jobs())
     log(f'stopped: {len(left)} jobs left' + (f', failed: {sorted(failed)}' if failed else ''))
     sys.exit(1 if failed else 0)
 
