@@ -153,6 +153,11 @@ def in_place(prompt, completion):
     return head + completion if head and completion[:1].isalpha() else completion
 
 
+def texts_in_place(enc, prompts, completions, mask):
+    """Each completion's text as it reads after its prompt: what VADER scores."""
+    return [in_place(M.decode(enc, x), M.decode(enc, c, m)) for x, c, m in zip(prompts, completions, mask)]
+
+
 def gold_rewards(task, enc, prompts, completions, mask, refs=None, ref_mask=None):
     """The gold reward of each completion (N,) float: VADER of its text read in place after its prompt
     (sentiment, short) or ROUGE-L F1 of its token ids against the human reference completion of the same
@@ -161,7 +166,7 @@ def gold_rewards(task, enc, prompts, completions, mask, refs=None, ref_mask=None
     if prompts.size(0) != completions.size(0):
         raise ValueError("gold_rewards needs one prompt per completion")
     if task['name'] in ('sentiment', 'short'):
-        r = vader([in_place(M.decode(enc, x), M.decode(enc, c, m)) for x, c, m in zip(prompts, completions, mask)])
+        r = vader(texts_in_place(enc, prompts, completions, mask))
     elif task['name'] == 'overlap':
         if refs is None or refs.size(0) != completions.size(0):
             raise ValueError("overlap needs one reference completion per completion")
@@ -220,7 +225,6 @@ def run_name(path):
         return os.path.basename(path)
     run, file = os.path.basename(os.path.dirname(path)), os.path.basename(path)
     return run if file == 'ckpt.pt' else f'{run}/{file[:-3]}'
-
 
 
 def write_atomic(path, write):
@@ -343,8 +347,7 @@ def distinct_2(completions, mask, eos):
 
 def words(enc, prompts, completions, mask):
     """Lower-cased words of every completion as read in place: what the verifier sees."""
-    return [w for x, c, m in zip(prompts, completions, mask)
-            for w in re.findall(r"[a-z']+", in_place(M.decode(enc, x), M.decode(enc, c, m)).lower())]
+    return [w for t in texts_in_place(enc, prompts, completions, mask) for w in re.findall(r"[a-z']+", t.lower())]
 
 
 def top_words(enc, prompts, y, m, base, n_base, k=8):
@@ -432,6 +435,7 @@ def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args)
     out = {k: [] for k in ('prompt_idx', 'y_a', 'm_a', 'y_b', 'm_b', 'r_a', 'r_b', 'u')}
     kept = drawn = tied = i = 0
     while kept < n and i < order.numel():
+        # keeping every pair, draw exactly the n needed (the last batch no larger): the same draws as one pass
         idx = order[i:i + (bs if args.drop_ties else min(bs, n - kept))]
         i += idx.numel()
         x = prompts[idx].to(device)

@@ -22,10 +22,10 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from frontier import ROOT, SEEDS, TASKS  # noqa: E402  (the sweep's own seeds and tasks)
+
 RES = os.path.join(ROOT, 'results')
 BUDGETS = (3, 10, 30)
-TASKS = ('sentiment', 'short', 'overlap')
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
 COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1'}
@@ -62,7 +62,7 @@ def mean_sd(xs):
 
 
 def seeds_of(rows, task):
-    return sorted({r['seed'] for r in rows if r['task'] == task and r['split'] == 'test'}, key=[1337, 1, 2].index)
+    return sorted({r['seed'] for r in rows if r['task'] == task and r['split'] == 'test'}, key=SEEDS.index)
 
 
 def summarise(rows):
@@ -180,7 +180,7 @@ def verifier_md():
         cells = []
         for run in ('rm', 'dpo_b0.1', 'dpo_b0.03'):
             v = acc.get((task, run), {})
-            cells.append(' / '.join(f'{v[s]:.3f}' for s in sorted(v, key=[1337, 1, 2].index)) if v else '-')
+            cells.append(' / '.join(f'{v[s]:.3f}' for s in sorted(v, key=SEEDS.index)) if v else '-')
         if any(c != '-' for c in cells):
             L.append(f'| {task} | ' + ' | '.join(cells) + ' |')
     return ('Held-out preference accuracy on the 500 untied val pairs at the end of training (per seed, 1337 / 1 / 2; '
