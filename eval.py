@@ -86,7 +86,8 @@ q.add_argument('--samples', type=int, default=2, help='samples per prompt per po
 q.add_argument('--beta', type=float, default=0.1, help='weight of KL in the reported gold reward - beta*KL')
 q.add_argument('--temperature', type=float, default=1.0, help='sampling temperature (> 0), also used for KL')
 q.add_argument('--best_of', type=int, default=0, help='also report best-of-n of each policy by --rm for n = 1, 2, 4, ..., N (N >= 2)')
-q.add_argument('--rm', default=None, help='reward model checkpoint (stage rm) that picks the best of N')
+q.add_argument('--rm', nargs='+', default=None,
+               help='reward model checkpoint(s) (stage rm) that pick the best of N; several rerank the same N samples')
 common(q)
 
 q = sub.add_parser('prefs', help='held-out preference likelihood and accuracy of a reward model or a dpo policy')
@@ -516,12 +517,18 @@ def score(args):
     for name, c in ckpts.items():
         if c['vocab_size'] != vocab:
             raise M.CheckpointError(f"{names[name]} has vocab_size {c['vocab_size']}, the reference {ref_path} {vocab}")
-    if args.best_of:
-        rm_ckpt = M.load_checkpoint(args.rm, stages=['rm'], vocab_size=vocab)
-        check_task(rm_ckpt, task, args.rm, required=True)
+    rms = {}  # label -> (path, rm_type, model); one RM keeps the plain names 'policy+boN', several add '@label'
+    for path in args.rm or []:
+        rm_ckpt = M.load_checkpoint(path, stages=['rm'], vocab_size=vocab)
+        check_task(rm_ckpt, task, path, required=True)
         if rm_ckpt.get('rm_type') not in ('global', 'local'):
-            raise M.CheckpointError(f"{args.rm}: rm_type {rm_ckpt.get('rm_type')!r} is neither 'global' nor 'local'")
-        rm = load_model(rm_ckpt, args.rm, device, task)
+            raise M.CheckpointError(f"{path}: rm_type {rm_ckpt.get('rm_type')!r} is neither 'global' nor 'local'")
+        label = run_name(path)
+        if label in rms:
+            label = os.path.join(run_name(os.path.dirname(os.path.normpath(path))), label)
+        if label in rms:
+            raise ValueError(f"--rm {path} is listed twice")
+        rms[label] = (path, rm_ckpt['rm_type'], load_model(rm_ckpt, path, device, task))
     enc = M.get_tokenizer(vocab)
     prompts, refs, ref_mask = M.get_prompts(vocab, args.split, P, C)
     idx = pick(prompts.size(0), args.n_prompts, args.seed, f'--n_prompts ({args.split} prompts)')
@@ -588,27 +595,28 @@ def score(args):
             N = args.best_of
             yb, mb = generate(model, prompts, N, C, enc.eos, args.temperature, args.seed + 1, device, bs)
             xb = prompts.repeat_interleave(N, 0)
-            s = rm_scores(rm, rm_ckpt['rm_type'], xb, yb, mb, device, bs).view(n, N)
             gb = gold_rewards(task, enc, xb, yb, mb, refs.repeat_interleave(N, 0), ref_mask.repeat_interleave(N, 0))
             gb = gb.view(n, N)
-            for k in sorted({2 ** j for j in range(N.bit_length()) if 2 ** j <= N} | {N}):
-                best = best_of_n(s, k)
-                rows = torch.arange(n) * N + best
-                # KL(bo || ref) = KL(bo || pi) + E_bo[log pi/ref]. The first term has no sample estimate; it is
-                # at most log n - (n-1)/n (Beirami et al. 2024). The second is the k1 log-ratio of the picks.
-                bound = math.log(k) - (k - 1) / k
-                kl_bon = bound
-                if not same:
-                    pick_args = (prompts, yb[rows], mb[rows], args.temperature, device, bs)
-                    kl_bon = (bound + seq_logprobs(model, *pick_args) - seq_logprobs(ref, *pick_args)).view(n, 1)
-                results[f'{name}+bo{k}'] = {
-                    **row(gb.gather(1, best[:, None]), path, f"{ckpt['stage']}+best_of_{k}", kl_bon,
-                          "upper bound: log N - (N-1)/N + the k1 log-ratio of the picked samples to the reference"),
-                    **shape_stats(yb[rows], mb[rows], enc.eos), 'step': ckpt.get('step'), 'best_of': k,
-                    'rm': args.rm, 'rm_score': s.gather(1, best[:, None]).mean().item(),
-                    'gold_oracle_best_of_n': gb[:, :k].max(1).values.mean().item(),
-                    'top_words': top_words(enc, prompts, yb[rows], mb[rows], base_words, y_ref.size(0)),
-                    'examples': examples(yb[rows], mb[rows], gb.gather(1, best[:, None]))}
+            for label, (rm_path, rm_type, rm) in rms.items():
+                s = rm_scores(rm, rm_type, xb, yb, mb, device, bs).view(n, N)
+                for k in sorted({2 ** j for j in range(N.bit_length()) if 2 ** j <= N} | {N}):
+                    best = best_of_n(s, k)
+                    rows = torch.arange(n) * N + best
+                    # KL(bo || ref) = KL(bo || pi) + E_bo[log pi/ref]. The first term has no sample estimate; it is
+                    # at most log n - (n-1)/n (Beirami et al. 2024). The second is the k1 log-ratio of the picks.
+                    bound = math.log(k) - (k - 1) / k
+                    kl_bon = bound
+                    if not same:
+                        pick_args = (prompts, yb[rows], mb[rows], args.temperature, device, bs)
+                        kl_bon = (bound + seq_logprobs(model, *pick_args) - seq_logprobs(ref, *pick_args)).view(n, 1)
+                    results[f'{name}+bo{k}' + (f'@{label}' if len(rms) > 1 else '')] = {
+                        **row(gb.gather(1, best[:, None]), path, f"{ckpt['stage']}+best_of_{k}", kl_bon,
+                              "upper bound: log N - (N-1)/N + the k1 log-ratio of the picked samples to the reference"),
+                        **shape_stats(yb[rows], mb[rows], enc.eos), 'step': ckpt.get('step'), 'best_of': k,
+                        'rm': rm_path, 'rm_score': s.gather(1, best[:, None]).mean().item(),
+                        'gold_oracle_best_of_n': gb[:, :k].max(1).values.mean().item(),
+                        'top_words': top_words(enc, prompts, yb[rows], mb[rows], base_words, y_ref.size(0)),
+                        'examples': examples(yb[rows], mb[rows], gb.gather(1, best[:, None]))}
         del model
     dt = time.time() - t0
 

@@ -460,9 +460,10 @@ def log_jsonl(out_dir, row):
 PREF_KEYS = ('prompts', 'chosen', 'chosen_mask', 'rejected', 'rejected_mask', 'r_chosen', 'r_rejected')
 
 
-def load_prefs(path, task=None, vocab_size=None):
+def load_prefs(path, task=None, vocab_size=None, n_train=0):
     """A preference file: {'train': {...}, 'val': {...}, 'task': {...}, 'vocab_size': int, ...}. Checks shape,
-    task and vocabulary; raises CheckpointError with one line on anything wrong."""
+    task and vocabulary; raises CheckpointError with one line on anything wrong. n_train > 0 keeps the first
+    n_train train pairs: nested subsets of one labelled set, for learning curves (a larger n only adds pairs)."""
     if not os.path.exists(path):
         raise CheckpointError(f"no preference file at {path}")
     prefs = safe_load(path, 'preference file')
@@ -484,6 +485,11 @@ def load_prefs(path, task=None, vocab_size=None):
         raise CheckpointError(f"{path} is for task {prefs['task']}, expected {task}")
     if vocab_size is not None and prefs['vocab_size'] != vocab_size:
         raise CheckpointError(f"{path} has vocab_size {prefs['vocab_size']}, expected {vocab_size}")
+    if n_train:
+        n = prefs['train']['prompts'].size(0)
+        if not 0 < n_train <= n:
+            raise ValueError(f"--n_pairs {n_train}: {path} has {n} train pairs")
+        prefs['train'] = {k: v[:n_train] if isinstance(v, torch.Tensor) else v for k, v in prefs['train'].items()}
     return prefs
 
 

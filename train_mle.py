@@ -36,6 +36,7 @@ g = p.add_argument_group('dpo')
 g.add_argument('--prefs', help='preference file from eval.py label')
 g.add_argument('--ref', help='the reference policy (an sft checkpoint); the policy starts from it')
 g.add_argument('--beta', type=float, default=0.1, help='KL weight: implicit reward = beta*log(pi/pi_ref)')
+g.add_argument('--n_pairs', type=int, default=0, help='train on the first N pairs of the file (0 = all)')
 g.add_argument('--epochs', type=float, default=1.0, help='passes over the preference pairs (2 = DPO(2x))')
 
 
@@ -67,7 +68,7 @@ def main():
             print(f"sft: {train.numel()} train / {val.numel()} val tokens; unigram baseline val loss {unigram:.4f}")
     else:
         ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'])
-        prefs = M.load_prefs(args.prefs, vocab_size=ref_ckpt['vocab_size'])
+        prefs = M.load_prefs(args.prefs, vocab_size=ref_ckpt['vocab_size'], n_train=args.n_pairs)
         task = prefs['task']
         model = M.model_from_checkpoint(ref_ckpt, device, dropout=args.dropout)
         cfg = model.cfg

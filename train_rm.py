@@ -9,7 +9,9 @@ Bradley-Terry reward model: maximum likelihood of the preference file, the first
   python train_rm.py --prefs out/prefs.pt --init scratch --n_layer 2 --n_embd 64 --out_dir out/rm_small
 """
 import argparse
+import json
 import math
+import os
 from dataclasses import asdict
 
 import torch
@@ -22,11 +24,14 @@ M.add_common_args(p)
 p.add_argument('--prefs', required=True, help='preference file from eval.py label')
 p.add_argument('--init', default='out/sft', help="an sft checkpoint to start from, or 'scratch'")
 p.add_argument('--rm_type', choices=['global', 'local'], default='global')
+p.add_argument('--n_pairs', type=int, default=0, help='train on the first N pairs of the file (0 = all)')
 p.add_argument('--epochs', type=float, default=2.0, help='passes over the preference pairs')
 p.add_argument('--batch_size', type=int, default=32, help='pairs per step')
 p.add_argument('--lr', type=float, default=None, help='peak learning rate (global 1e-3, local 1e-4)')
 p.add_argument('--dropout', type=float, default=0.0)
 p.add_argument('--eval_interval', type=int, default=None, help='steps between evals and checkpoints')
+p.add_argument('--keep_best', action='store_true',
+               help='end with the snapshot of best held-out preference log-likelihood (early stopping; needs --snapshots)')
 g = p.add_argument_group('--init scratch: the size of the reward model')
 g.add_argument('--n_layer', type=int, default=2)
 g.add_argument('--n_head', type=int, default=4)
@@ -37,12 +42,14 @@ def main():
     args = p.parse_args()
     args.out_dir = args.out_dir or 'out/rm'
     args.lr = args.lr or (1e-3 if args.rm_type == 'global' else 1e-4)
+    if args.keep_best and not args.snapshots:
+        raise ValueError("--keep_best chooses among the snapshots: add --snapshots")
     rank, world, device = M.ddp_setup(M.get_device(args.device))
     M.seed_everything(args.seed)
 
     # ---- data and model
     if args.init == 'scratch':
-        prefs = M.load_prefs(args.prefs)
+        prefs = M.load_prefs(args.prefs, n_train=args.n_pairs)
         P, C = prefs['train']['prompts'].size(1), prefs['train']['chosen'].size(1)
         cfg = M.GPTConfig(vocab_size=prefs['vocab_size'], block_size=P + C, n_layer=args.n_layer,
                           n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout,
@@ -50,7 +57,7 @@ def main():
         model = M.GPT(cfg).to(device)
     else:
         init = M.load_checkpoint(args.init, stages=['sft'])
-        prefs = M.load_prefs(args.prefs, vocab_size=init['vocab_size'])
+        prefs = M.load_prefs(args.prefs, vocab_size=init['vocab_size'], n_train=args.n_pairs)
         model = M.model_from_checkpoint(init, device, dropout=args.dropout, scalar_head=args.rm_type == 'global')
         cfg = model.cfg
     train, val = prefs['train'], prefs['val']
@@ -98,6 +105,12 @@ def main():
     if rank > 0:
         return
 
+    if args.keep_best:  # the eval points that left a snapshot (an interrupted step did not), read back from the log
+        rows = [json.loads(line) for line in open(f'{args.out_dir}/log.jsonl')]
+        row = max((r for r in rows if os.path.exists(f"{args.out_dir}/step_{r['step']}.pt")),
+                  key=lambda r: r['val_pref_loglik'])
+        model.load_state_dict(M.safe_load(f"{args.out_dir}/step_{row['step']}.pt", 'snapshot')['model'])
+        print(f"keeping step {row['step']} of {max_iters}: the best val preference log-likelihood")
     # Every completion in the file was sampled from the reference policy, so the mean score over the val
     # completions centres the reward on reference samples: RL then starts near reward 0.
     _, all_scores = scores(model, val, args.rm_type, device)

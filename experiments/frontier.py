@@ -78,38 +78,41 @@ def jobs():
     return out
 
 
-def record_path(task, seed, run, split):
-    return f'{RES}/{task}_seed{seed}_{run}_{split}.jsonl'
+# The runner below is shared with experiments/data_efficiency.py: a sweep is its job list (checkpoints go to
+# each job's own dir) and its results dir (records, training logs, timings).
+
+def record_path(res, task, seed, run, split):
+    return f'{res}/{task}_seed{seed}_{run}_{split}.jsonl'
 
 
-def done(name, rec=None):
+def done(name, res, rec=None):
     """A job left its DONE file; a scoring job is also done when its records are in results/ (checkpoints are
     not committed, so a fresh clone has only those)."""
-    return os.path.exists(f'{name}/DONE') or (rec is not None and os.path.exists(record_path(*rec)))
+    return os.path.exists(f'{name}/DONE') or (rec is not None and os.path.exists(record_path(res, *rec)))
 
 
-def still_needed(all_jobs):
+def still_needed(all_jobs, res):
     """Every scoring job not done, and every job not done that a needed job depends on (walked backwards: a
     job comes after what it depends on). A training run whose scores are all in results/ is not redone."""
     needed = set()
     for name, _, _, rec in reversed(all_jobs):
-        if not done(name, rec) and (rec is not None or any(name in deps for n, deps, _, _ in all_jobs if n in needed)):
+        if not done(name, res, rec) and (rec is not None or any(name in deps for n, deps, _, _ in all_jobs if n in needed)):
             needed.add(name)
     return [j for j in all_jobs if j[0] in needed]
 
 
-def write_timings():
-    """results/frontier/timings.tsv: the wall seconds of every finished job (one thread each), from its DONE;
-    the lines of jobs finished in an earlier clone are kept."""
-    path = f'{RES}/timings.tsv'
+def write_timings(all_jobs, res):
+    """<res>/timings.tsv: the wall seconds of every finished job (one thread each), from its DONE; the lines of
+    jobs finished in an earlier clone are kept."""
+    path = f'{res}/timings.tsv'
     seconds = dict(line.rstrip('\n').split('\t') for line in open(path)) if os.path.exists(path) else {}
-    for name, *_ in jobs():
+    for name, *_ in all_jobs:
         if os.path.exists(f'{name}/DONE'):
             last = open(f'{name}/DONE').read().split()
             seconds[name] = last[-2] if last[-1] == 's' else 'unrecorded'
-    os.makedirs(RES, exist_ok=True)
+    os.makedirs(res, exist_ok=True)
     with open(path, 'w') as f:
-        f.writelines(f'{name}\t{seconds[name]}\n' for name, *_ in jobs() if name in seconds)
+        f.writelines(f'{name}\t{seconds[name]}\n' for name, *_ in all_jobs if name in seconds)
 
 
 def records(eval_json, task, seed, run, split):
@@ -126,15 +129,17 @@ def records(eval_json, task, seed, run, split):
         else:
             method, setting = run.rsplit('_', 1)
         keep = ('gold_reward', 'gold_reward_ci', 'win_vs_human', 'win_vs_human_ci', 'win_vs_ref', 'win_vs_ref_ci',
-                'kl', 'kl_ci', 'length', 'eos_rate', 'distinct_2', 'n_completions', 'step', 'best_of', 'top_words',
-                'examples', 'path')
+                'kl', 'kl_ci', 'length', 'eos_rate', 'distinct_2', 'n_completions', 'step', 'best_of', 'rm',
+                'top_words', 'examples', 'path')
         rows.append({'task': task, 'seed': seed, 'method': method, 'setting': setting, 'run': run, 'name': name,
                      'split': split, **{k: r.get(k) for k in keep}})
     return rows
 
 
-def run_job(name, cmd, rec, log):
+def run_job(name, cmd, rec, log, res, resolve=None):
+    """Run one job; resolve(cmd), if given, fills in what is only known once the job's dependencies are done."""
     os.makedirs(name, exist_ok=True)
+    cmd = resolve(cmd) if resolve else cmd
     if cmd.startswith('python train_'):  # a killed run continues from its last checkpoint
         cmd += f' --out_dir {name} ' + ('--resume' if os.path.exists(f'{name}/ckpt.pt') else '--overwrite')
     if rec:
@@ -152,12 +157,12 @@ def run_job(name, cmd, rec, log):
         log(f'FAILED ({r.returncode}) {name}: see {name}/stdout.txt')
         return False
     if cmd.startswith('python train_'):  # the training log travels with the records (checkpoints do not)
-        seed, rest = name[len(OUT) + 1:].split('/', 1)
-        os.makedirs(f'{RES}/logs', exist_ok=True)
-        shutil.copy(f'{name}/log.jsonl', f"{RES}/logs/{seed}_{rest.replace('/', '_')}.jsonl")
+        seed, rest = name.split('/seed', 1)[1].split('/', 1)
+        os.makedirs(f'{res}/logs', exist_ok=True)
+        shutil.copy(f'{name}/log.jsonl', f"{res}/logs/seed{seed}_{rest.replace('/', '_')}.jsonl")
     if rec:
-        os.makedirs(RES, exist_ok=True)
-        path = record_path(*rec)
+        os.makedirs(res, exist_ok=True)
+        path = record_path(res, *rec)
         with open(path + '.tmp', 'w') as f:
             for row in records(js, *rec):
                 f.write(json.dumps(row) + '\n')
@@ -165,24 +170,24 @@ def run_job(name, cmd, rec, log):
     with open(f'{name}/DONE', 'w') as f:
         f.write(f'{cmd}\n{time.time() - t0:.1f} s\n')
     log(f'done {name} in {time.time() - t0:.0f} s')
-    write_timings()
     return True
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(all_jobs, res, doc=__doc__, resolve=None):
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--workers', type=int, default=2, help='jobs side by side, one thread each')
     ap.add_argument('--hours', type=float, default=1.8, help='start no new job after this long')
     ap.add_argument('--dry', action='store_true', help='list the jobs still to do')
     args = ap.parse_args()
     os.chdir(ROOT)
-    write_timings()
-    todo = still_needed(jobs())
+    write_timings(all_jobs, res)
+    todo = still_needed(all_jobs, res)
     if args.dry:
         for name, deps, cmd, _ in todo:
             print(f'{name}: {cmd}')
         print(f'{len(todo)} jobs to do')
         return
+    recs = {name: rec for name, _, _, rec in all_jobs}  # a scoring job can be a dependency (the val choice)
     lock, failed, running = threading.Condition(), set(), set()
     deadline = time.time() + args.hours * 3600
 
@@ -195,7 +200,7 @@ def main():
                 while True:
                     if time.time() > deadline:
                         return
-                    ready = [j for j in todo if all(done(d) for d in j[1])]
+                    ready = [j for j in todo if all(done(d, res, recs.get(d)) for d in j[1])]
                     blocked = [j for j in todo if any(d in failed for d in j[1])]
                     for j in blocked:  # a failed dependency: the job cannot run
                         todo.remove(j)
@@ -208,8 +213,9 @@ def main():
                     if not running and not ready:
                         return
                     lock.wait(60)
-            ok = run_job(job[0], job[2], job[3], log)
+            ok = run_job(job[0], job[2], job[3], log, res, resolve)
             with lock:
+                write_timings(all_jobs, res)
                 running.discard(job[0])
                 if not ok:
                     failed.add(job[0])
@@ -221,10 +227,10 @@ def main():
         t.start()
     for t in threads:
         t.join()
-    left = still_needed(jobs())
+    left = still_needed(all_jobs, res)
     log(f'stopped: {len(left)} jobs left' + (f', failed: {sorted(failed)}' if failed else ''))
     sys.exit(1 if failed else 0)
 
 
 if __name__ == '__main__':
-    main()
+    main(jobs(), RES)

@@ -1,11 +1,15 @@
 """
-Every frontier figure and table, from the records in results/frontier/ alone (no checkpoint is read):
+Every figure and table of the frontier and data-efficiency sweeps, from the records in results/ alone (no
+checkpoint is read):
 
   python experiments/report.py
 
 writes results/frontier_<task>.png (gold reward against KL to SFT on the test prompts), results/frontier_summary.json
 (every number below, per seed), and the README section between the frontier markers: the KL-budget table, the
-label statistics, the words each method's chosen policies lean on, and sample completions.
+label statistics, the words each method's chosen policies lean on, and sample completions. From
+results/data_efficiency/: results/data_efficiency_<task>.png (gold reward at the 10-nat budget against the number of
+preference pairs), results/data_efficiency_summary.json, and the README section between the data-efficiency markers:
+the curves' table and the pairs multiplier.
 
 The protocol, fixed before any test number was looked at: for a KL budget B (3, 10 and 30 nats per completion),
 each method's candidates are all its checkpoints (both strengths, every snapshot) and SFT itself (KL 0, the
@@ -14,7 +18,9 @@ at most B is chosen, and its test numbers are reported, mean and standard deviat
 """
 import glob
 import json
+import math
 import os
+import random
 import re
 import statistics
 
@@ -23,6 +29,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 from frontier import ROOT, SEEDS, TASKS  # noqa: E402  (the sweep's own seeds and tasks)
+import data_efficiency as DE  # noqa: E402
 
 RES = os.path.join(ROOT, 'results')
 BUDGETS = (3, 10, 30)
@@ -34,9 +41,9 @@ PAPER = {'sentiment': 'RM + RL above offline DPO at every KL (verifying is simpl
          'overlap': 'no gap: curves level (the verifier must know the answer)'}
 
 
-def load():
+def load(sweep='frontier'):
     rows = []
-    for path in sorted(glob.glob(os.path.join(RES, 'frontier', '*.jsonl'))):
+    for path in sorted(glob.glob(os.path.join(RES, sweep, '*.jsonl'))):
         rows += [json.loads(line) for line in open(path)]
     return rows
 
@@ -231,6 +238,157 @@ def examples_md(rows, summ, task='sentiment', seed=1337, budget=10):
     return '\n'.join(L)
 
 
+# -----------------------------------------------------------------------------
+# Data efficiency: gold reward at the budget against the number of pairs, and how many more pairs DPO needs.
+
+DE_METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'rloo': 'RLOO (RM + RL)',
+              'best_of_n': 'best-of-N (RM)'}
+MULTIPLIERS = (('rloo', 'dpo'), ('odpo_sft', 'dpo'))  # (reached by, needed by): how many more pairs the second needs
+PAPER_DE = {'sentiment': 'large: RM + RL needs far fewer pairs', 'short': 'about 1 (no gap)', 'overlap': 'about 1 (no gap)'}
+
+
+def de_points(rows):
+    """{task: {method: {N: {seed: test row}}}}: for trained methods the one test row the sweep scored (its
+    val-chosen checkpoint); for best-of-N the val-best n of N's RM (SFT included), read from the test records."""
+    out = {}
+    for r in rows:
+        if r['split'] == 'test' and r['method'] in DE_METHODS and r['method'] != 'best_of_n':
+            out.setdefault(r['task'], {}).setdefault(r['method'], {}).setdefault(int(r['setting'][1:]), {})[r['seed']] = r
+    for task, seed in {(r['task'], r['seed']) for r in rows if r['method'] == 'best_of_n'}:
+        bon = {s: [r for r in rows if r['task'] == task and r['seed'] == seed and r['split'] == s and
+                   r['method'] == 'best_of_n'] for s in ('val', 'test')}
+        if not bon['test']:
+            continue
+        sft = next(r for r in bon['val'] if r['best_of'] == 1)
+        for n in DE.NS:
+            rm = f'rm_n{n}'
+            best = DE.choose([r for r in bon['val'] if os.path.basename(r['rm']) == rm], sft)
+            test = next(r for r in bon['test'] if r['name'] == best['name'] and (best is sft or r['rm'] == best['rm']))
+            out.setdefault(task, {}).setdefault('best_of_n', {}).setdefault(n, {})[seed] = test
+    return out
+
+
+def pairs_needed(ns, values, target):
+    """The N' at which a curve (values at ns, increasing ns) first reaches target, linear in log N between points.
+    Returns (N', sign): sign '<' if the first point already reaches it, '>' if the curve never does (N' = max)."""
+    if values[0] >= target:
+        return ns[0], '<'
+    for (n0, v0), (n1, v1) in zip(zip(ns, values), zip(ns[1:], values[1:])):
+        if v0 < target <= v1:
+            return math.exp(math.log(n0) + (target - v0) / (v1 - v0) * (math.log(n1) - math.log(n0))), ''
+    return ns[-1], '>'
+
+
+def multiplier(curves, reached_by, needed_by, n):
+    """N'/N: the pairs needed_by's seed-mean curve needs to reach reached_by's seed-mean value at N."""
+    ns = [m for m in DE.NS if m in curves[needed_by]]
+    mean = lambda c, m: statistics.mean(c[m].values())  # noqa: E731
+    nn, sign = pairs_needed(ns, [mean(curves[needed_by], m) for m in ns], mean(curves[reached_by], n))
+    return nn / n, sign
+
+
+def de_table(points, task, n_boot=2000):
+    """The multiplier at each N where both curves are complete, with a 95% bootstrap interval over seeds (seeds
+    resampled with replacement; with 3 seeds there are only 10 distinct resamples, so the interval is coarse)."""
+    c = points.get(task, {})
+    out = {}
+    for a, b in MULTIPLIERS:
+        if a not in c or b not in c:
+            continue
+        seeds = sorted(set.intersection(*(set(c[m][n]) for m in (a, b) for n in c[m])))
+        full = {m: {n: {s: c[m][n][s]['gold_reward'] for s in seeds} for n in DE.NS if n in c[m]} for m in (a, b)}
+        if not seeds or len(full[b]) < 2:
+            continue
+        rng = random.Random(0)
+        for n in full[a]:
+            point = multiplier(full, a, b, n)
+            boot = []
+            for _ in range(n_boot):
+                pick = [rng.choice(seeds) for _ in seeds]
+                curves = {m: {k: {i: v[s] for i, s in enumerate(pick)} for k, v in full[m].items()} for m in (a, b)}
+                x, sign = multiplier(curves, a, b, n)
+                boot.append(math.inf if sign == '>' else 0.0 if sign == '<' else x)
+            boot.sort()
+            out[f'{a}/{b}@{n}'] = {'multiplier': point[0], 'sign': point[1], 'seeds': seeds,
+                                   'ci': (boot[int(0.025 * n_boot)], boot[int(0.975 * n_boot) - 1])}
+    return out
+
+
+def de_plot(points, task):
+    c = points.get(task)
+    if not c:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, label in DE_METHODS.items():
+        if method not in c:
+            continue
+        ns = sorted(c[method])
+        for s in sorted({s for n in ns for s in c[method][n]}):
+            pts = [(n, c[method][n][s]['gold_reward']) for n in ns if s in c[method][n]]
+            ax.plot(*zip(*pts), color=COLORS[method], lw=0.6, alpha=0.35)
+        ax.plot(ns, [statistics.mean(r['gold_reward'] for r in c[method][n].values()) for n in ns],
+                color=COLORS[method], lw=2.2, marker='o', ms=4, label=label)
+    ax.set_xscale('log')
+    ax.set_xticks(DE.NS, [str(n) for n in DE.NS])
+    ax.set_xlabel('informative (untied) preference pairs N')
+    ax.set_ylabel(f'test gold reward, val-chosen within KL <= {DE.BUDGET} nats')
+    seeds = sorted({s for m in c.values() for n in m.values() for s in n}, key=SEEDS.index)
+    ax.set_title(f"{task}: seeds {', '.join(map(str, seeds))} (thin: each seed, bold: seed mean)", fontsize=10)
+    ax.legend(fontsize=7, loc='best')
+    fig.tight_layout()
+    fig.savefig(os.path.join(RES, f'data_efficiency_{task}.png'), dpi=120)
+    plt.close(fig)
+    return True
+
+
+def de_markdown(points, tables):
+    L = []
+    for task in TASKS:
+        c = points.get(task)
+        if not c:
+            continue
+        L += [f"**{task}**: test gold reward of the val-chosen checkpoint within KL <= {DE.BUDGET} nats, mean ± sd "
+              "over seeds (how many seeds), against N:", '', '| method | ' + ' | '.join(f'N = {n}' for n in DE.NS) + ' |',
+              '|---' * (len(DE.NS) + 1) + '|']
+        for method, label in DE_METHODS.items():
+            cells = []
+            for n in DE.NS:
+                v = [r['gold_reward'] for r in c.get(method, {}).get(n, {}).values()]
+                cells.append('-' if not v else f'{mean_sd(v)[0]:+.3f}' + (f' ± {mean_sd(v)[1]:.3f}' if len(v) > 1 else '')
+                             + f' ({len(v)})')
+            L.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+        L.append('')
+        t = tables.get(task, {})
+        if t:
+            L += [f"Pairs multiplier on {task} (paper: {PAPER_DE[task]}): N'/N, where DPO's seed-mean curve reaches "
+                  "the other method's seed-mean value at N (linear in log N between measured points), with a 95% "
+                  "bootstrap interval over seeds:", '', '| reached by | ' + ' | '.join(f'N = {n}' for n in DE.NS) + ' |',
+                  '|---' * (len(DE.NS) + 1) + '|']
+            for a, b in MULTIPLIERS:
+                cells = []
+                for n in DE.NS:
+                    m = t.get(f'{a}/{b}@{n}')
+                    if m is None:
+                        cells.append('-')
+                        continue
+                    lo, hi = (('> max' if math.isinf(x) else '< min' if x == 0 else f'{x:.2g}') for x in m['ci'])
+                    val = {'>': f'> {max(DE.NS)}/{n}', '<': f'< {min(DE.NS)}/{n}'}.get(m['sign'], f"{m['multiplier']:.2g}")
+                    cells.append(f'{val} [{lo}, {hi}]' + (f" ({len(m['seeds'])} seeds)"))
+                L.append(f'| {DE_METHODS[a]} | ' + ' | '.join(cells) + ' |')
+            L.append('')
+    return '\n'.join(L)
+
+
+def write_section(md, name):
+    readme = os.path.join(ROOT, 'README.md')
+    text = open(readme).read()
+    begin, end = f'<!-- {name}:begin (made by experiments/report.py) -->', f'<!-- {name}:end -->'
+    if begin in text:
+        text = re.sub(re.escape(begin) + '.*?' + re.escape(end), lambda _: f'{begin}\n{md}\n{end}', text, flags=re.S)
+        with open(readme, 'w') as f:
+            f.write(text)
+
+
 def main():
     rows = load()
     summ = summarise(rows)
@@ -241,13 +399,19 @@ def main():
                       diffs_md(summ), verifier_md(),
                       'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT samples):\n\n' + labels_md(),
                       words_md(summ), examples_md(rows, summ)])
-    readme = os.path.join(ROOT, 'README.md')
-    text = open(readme).read()
-    begin, end = '<!-- frontier:begin (made by experiments/report.py) -->', '<!-- frontier:end -->'
-    if begin in text:
-        text = re.sub(re.escape(begin) + '.*?' + re.escape(end), lambda _: f'{begin}\n{md}\n{end}', text, flags=re.S)
-        with open(readme, 'w') as f:
-            f.write(text)
+    write_section(md, 'frontier')
+    print(md)
+
+    points = de_points(load('data_efficiency'))
+    tables = {t: de_table(points, t) for t in TASKS}
+    figs = [t for t in TASKS if de_plot(points, t)]
+    with open(os.path.join(RES, 'data_efficiency_summary.json'), 'w') as f:
+        json.dump({'points': {t: {m: {n: {s: {k: r[k] for k in ('name', 'gold_reward', 'kl')} for s, r in v.items()}
+                                      for n, v in c.items()} for m, c in pc.items()} for t, pc in points.items()},
+                   'multipliers': tables}, f, indent=1)
+    md = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n' for t in figs),
+                       de_markdown(points, tables)])
+    write_section(md, 'data_efficiency')
     print(md)
 
 

@@ -1,0 +1,130 @@
+"""What the data-efficiency sweep needs: nested subsets of one labelled set (--n_pairs), an RM that ends at its
+best held-out likelihood (--keep_best), several RMs reranking the same best-of-N samples, the val-only choice
+of the test checkpoint, and the pairs multiplier's interpolation."""
+import json
+import math
+import os
+import sys
+
+import pytest
+import torch
+
+from conftest import M, planted_prefs, run as run_strs, save_tiny, tiny_gpt
+import eval as E
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+import data_efficiency as DE  # noqa: E402
+import report  # noqa: E402
+
+
+def run(*args, check=True):
+    return run_strs(*map(str, args), check=check)
+
+
+def refused(r, *words):
+    assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and all(w in r.stderr for w in words), r.stderr
+
+
+# ---- nested subsets: N pairs are the first N of one labelled set, ties never counted
+
+def test_n_pairs_takes_the_first_n_untied_pairs_of_the_file(tmp_path):
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    prefs = str(tmp_path / 'prefs.pt')
+    run('eval.py', 'label', '--policy', sft, '--task', 'short', '--device', 'cpu', '--batch_size', 64, '--n_pairs', 40,
+        '--n_val', 10, '--drop_ties', '--max_per_prompt', 3, '--agreement', 0.9, '--out', prefs)
+    full = M.load_prefs(prefs)
+    assert full['train']['n_drawn'] > 40  # some pairs tied and were drawn but not kept
+    for n in (10, 25):
+        sub = M.load_prefs(prefs, n_train=n)
+        assert sub['train']['prompts'].size(0) == n and (sub['train']['r_chosen'] != sub['train']['r_rejected']).all()
+        for k in M.PREF_KEYS:
+            assert torch.equal(sub['train'][k], full['train'][k][:n])
+        assert all(torch.equal(sub['val'][k], full['val'][k]) for k in M.PREF_KEYS)  # val never shrinks
+    with pytest.raises(ValueError, match='has 40 train pairs'):
+        M.load_prefs(prefs, n_train=41)
+    # the stages read it: DPO on 16 pairs at 8 a step makes 2 steps an epoch
+    out = str(tmp_path / 'dpo')
+    r = run('train_mle.py', '--loss', 'dpo', '--prefs', prefs, '--ref', sft, '--n_pairs', 16, '--batch_size', 8,
+            '--out_dir', out, '--no_tqdm')
+    assert M.load_checkpoint(out)['step'] == 2, r.stdout
+    refused(run('train_rm.py', '--prefs', prefs, '--init', sft, '--n_pairs', 99, '--out_dir', str(tmp_path / 'rm'),
+                check=False), '--n_pairs 99', '40 train pairs')
+
+
+# ---- the RM can end at its best held-out preference likelihood
+
+def test_keep_best_ends_at_the_best_val_snapshot(tmp_path):
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    prefs = planted_prefs(str(tmp_path / 'prefs.pt'))
+    out = str(tmp_path / 'rm')
+    args = ('train_rm.py', '--prefs', prefs, '--init', sft, '--out_dir', out, '--no_tqdm', '--batch_size', 16,
+            '--max_iters', 24, '--eval_interval', 4, '--lr', 3e-2)  # a rate high enough to overshoot
+    refused(run(*args, '--keep_best', check=False), '--snapshots')
+    run(*args, '--keep_best', '--snapshots')
+    rows = [json.loads(line) for line in open(f'{out}/log.jsonl')]
+    best = max(rows, key=lambda r: r['val_pref_loglik'])['step']
+    final, snap = M.load_checkpoint(out), M.safe_load(f'{out}/step_{best}.pt', 'snapshot')
+    assert all(torch.equal(snap['model'][k], v) for k, v in final['model'].items())
+    assert final['step'] == 24 and final['reward_mean'] is not None  # finished: --resume has nothing left to do
+
+
+# ---- best-of-N: several RMs rerank one set of samples, each picking its own argmax
+
+def test_several_rms_rerank_the_same_samples(tmp_path):
+    task = dict(E.TASKS['short'])
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    rms = [save_tiny(str(tmp_path / f'rm_n{n}'), tiny_gpt(seed=n, scalar_head=True), stage='rm', rm_type='global',
+                     task=task, reward_mean=0.0) for n in (1, 2)]
+    js = str(tmp_path / 'eval.json')
+    run('eval.py', 'score', sft, '--task', 'short', '--n_prompts', 16, '--split', 'val', '--json', js, '--best_of', 8,
+        '--rm', *rms, '--device', 'cpu')
+    pol = json.load(open(js))['policies']
+    for label, path in (('rm_n1', rms[0]), ('rm_n2', rms[1])):
+        rows = [pol[f'sft+bo{k}@{label}'] for k in (1, 2, 4, 8)]
+        assert all(r['rm'] == path for r in rows)
+        scores = [r['rm_score'] for r in rows]
+        assert scores == sorted(scores)  # the argmax of more samples never scores lower by its own RM
+    # n = 1 is the first sample whatever the RM: the same gold under both
+    assert pol['sft+bo1@rm_n1']['gold_reward'] == pol['sft+bo1@rm_n2']['gold_reward']
+    # the two RMs are different functions, so somewhere they pick different samples
+    assert any(pol[f'sft+bo{k}@rm_n1']['rm_score'] != pol[f'sft+bo{k}@rm_n2']['rm_score'] for k in (2, 4, 8))
+
+
+# ---- the test checkpoint is chosen on val, SFT included
+
+def test_the_test_checkpoint_is_the_val_best_within_the_budget():
+    sft = {'name': 'sft+bo1', 'kl': 0.0, 'gold_reward': 0.1, 'path': 'sft'}
+    val = [{'name': 'a', 'kl': 4.0, 'gold_reward': 0.3, 'path': 'a'},
+           {'name': 'b', 'kl': 12.0, 'gold_reward': 0.9, 'path': 'b'}]
+    assert DE.choose(val, sft, budget=10)['path'] == 'a'
+    assert DE.choose(val, sft, budget=20)['path'] == 'b'
+    assert DE.choose(val, sft, budget=3)['path'] == 'sft'
+    assert DE.choose([dict(r, gold_reward=0.0) for r in val], sft, budget=20)['path'] == 'sft'
+
+
+# ---- the pairs multiplier: where a curve reaches a target, linear in log N
+
+def test_pairs_needed_interpolates_in_log_n():
+    ns, v = [250, 1000, 4000], [0.1, 0.3, 0.5]
+    assert report.pairs_needed(ns, v, 0.3) == (pytest.approx(1000), '')
+    n, sign = report.pairs_needed(ns, v, 0.4)  # halfway between 1000 and 4000 in log N: 2000
+    assert sign == '' and n == pytest.approx(2000)
+    assert report.pairs_needed(ns, v, 0.05) == (250, '<')
+    assert report.pairs_needed(ns, v, 0.6) == (4000, '>')
+    assert report.pairs_needed([250, 500, 1000], [0.2, 0.1, 0.4], 0.25) == pytest.approx((math.sqrt(500 * 1000), ''))
+
+
+def test_the_multiplier_on_hand_made_curves():
+    # DPO gains 0.1 per doubling from 0.1 at N = 250; RLOO sits 0.2 above it: DPO needs 4x the pairs
+    ns = DE.NS
+    dpo = {n: {s: 0.1 + 0.1 * math.log2(n / 250) + d for s, d in ((1, -0.01), (2, 0.01))} for n in ns}
+    rloo = {n: {s: v + 0.2 for s, v in dpo[n].items()} for n in ns}
+    assert report.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 500) == (pytest.approx(4.0), '')
+    assert report.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 4000) == (8000 / 4000, '>')
+    rows = {m: {n: {s: {'gold_reward': v} for s, v in c[n].items()} for n in ns} for m, c in (('dpo', dpo), ('rloo', rloo))}
+    t = report.de_table({'x': rows}, 'x', n_boot=200)
+    assert t['rloo/dpo@500']['multiplier'] == pytest.approx(4.0) and t['rloo/dpo@500']['seeds'] == [1, 2]
+    lo, hi = t['rloo/dpo@500']['ci']
+    assert lo == pytest.approx(4.0) and hi == pytest.approx(4.0)  # every seed sits 0.2 above its own DPO curve
+    assert t['rloo/dpo@8000']['sign'] == '>'
