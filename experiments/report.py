@@ -117,12 +117,16 @@ def plot(rows, task):
     ax.set_xlim(left=0)
     ax.set_xlabel('KL(pi || SFT), nats per completion (test prompts; symlog axis)')
     ax.set_ylabel('gold reward (test prompts)')
+    save_fig(fig, ax, f'frontier_{task}.png', task, seeds)
+    return True
+
+
+def save_fig(fig, ax, file, task, seeds):
     ax.set_title(f"{task}: seeds {', '.join(map(str, seeds))} (thin: each seed, bold: seed mean)", fontsize=10)
     ax.legend(fontsize=7, loc='best')
     fig.tight_layout()
-    fig.savefig(os.path.join(RES, f'frontier_{task}.png'), dpi=120)
+    fig.savefig(os.path.join(RES, file), dpi=120)
     plt.close(fig)
-    return True
 
 
 def markdown(rows, summ):
@@ -333,11 +337,7 @@ def de_plot(points, task):
     ax.set_xlabel('informative (untied) preference pairs N')
     ax.set_ylabel(f'test gold reward, val-chosen within KL <= {DE.BUDGET} nats')
     seeds = sorted({s for m in c.values() for n in m.values() for s in n}, key=SEEDS.index)
-    ax.set_title(f"{task}: seeds {', '.join(map(str, seeds))} (thin: each seed, bold: seed mean)", fontsize=10)
-    ax.legend(fontsize=7, loc='best')
-    fig.tight_layout()
-    fig.savefig(os.path.join(RES, f'data_efficiency_{task}.png'), dpi=120)
-    plt.close(fig)
+    save_fig(fig, ax, f'data_efficiency_{task}.png', task, seeds)
     return True
 
 
