@@ -87,7 +87,8 @@ q.add_argument('--beta', type=float, default=0.1, help='weight of KL in the repo
 q.add_argument('--temperature', type=float, default=1.0, help='sampling temperature (> 0), also used for KL')
 q.add_argument('--best_of', type=int, default=0, help='also report best-of-n of each policy by --rm for n = 1, 2, 4, ..., N (N >= 2)')
 q.add_argument('--rm', nargs='+', default=None,
-               help='reward model checkpoint(s) (stage rm) that pick the best of N; several rerank the same N samples')
+               help='reward checkpoint(s) that pick the best of N: an RM, or a dpo policy (its implicit reward '
+                    'beta*log(pi/pi_ref)); several rerank the same N samples')
 common(q)
 
 q = sub.add_parser('prefs', help='held-out preference likelihood and accuracy of a reward model or a dpo policy')
@@ -285,12 +286,12 @@ def seq_logprobs(model, prompts, completions, mask, temperature, device, bs):
 
 
 @torch.no_grad()
-def rm_scores(rm, rm_type, prompts, completions, mask, device, bs):
+def rm_scores(rm_score, prompts, completions, mask, device, bs):
     out = []
     with M.autocast(torch.device(device).type):
         for i in range(0, prompts.size(0), bs):
-            out.append(M.rm_score(rm, rm_type, prompts[i:i + bs].to(device), completions[i:i + bs].to(device),
-                                  mask[i:i + bs].to(device)).float().cpu())
+            out.append(rm_score(prompts[i:i + bs].to(device), completions[i:i + bs].to(device),
+                                mask[i:i + bs].to(device)).float().cpu())
     return torch.cat(out)
 
 
@@ -517,18 +518,16 @@ def score(args):
     for name, c in ckpts.items():
         if c['vocab_size'] != vocab:
             raise M.CheckpointError(f"{names[name]} has vocab_size {c['vocab_size']}, the reference {ref_path} {vocab}")
-    rms = {}  # label -> (path, rm_type, model); one RM keeps the plain names 'policy+boN', several add '@label'
+    rms = {}  # label -> (path, score); one RM keeps the plain names 'policy+boN', several add '@label'
     for path in args.rm or []:
-        rm_ckpt = M.load_checkpoint(path, stages=['rm'], vocab_size=vocab)
+        rm_ckpt, rm_score = M.load_reward(path, device, vocab)
         check_task(rm_ckpt, task, path, required=True)
-        if rm_ckpt.get('rm_type') not in ('global', 'local'):
-            raise M.CheckpointError(f"{path}: rm_type {rm_ckpt.get('rm_type')!r} is neither 'global' nor 'local'")
         label = run_name(path)
         if label in rms:
             label = os.path.join(run_name(os.path.dirname(os.path.normpath(path))), label)
         if label in rms:
             raise ValueError(f"--rm {path} is listed twice")
-        rms[label] = (path, rm_ckpt['rm_type'], load_model(rm_ckpt, path, device, task))
+        rms[label] = (path, rm_score)
     enc = M.get_tokenizer(vocab)
     prompts, refs, ref_mask = M.get_prompts(vocab, args.split, P, C)
     idx = pick(prompts.size(0), args.n_prompts, args.seed, f'--n_prompts ({args.split} prompts)')
@@ -597,8 +596,8 @@ def score(args):
             xb = prompts.repeat_interleave(N, 0)
             gb = gold_rewards(task, enc, xb, yb, mb, refs.repeat_interleave(N, 0), ref_mask.repeat_interleave(N, 0))
             gb = gb.view(n, N)
-            for label, (rm_path, rm_type, rm) in rms.items():
-                s = rm_scores(rm, rm_type, xb, yb, mb, device, bs).view(n, N)
+            for label, (rm_path, rm_score) in rms.items():
+                s = rm_scores(rm_score, xb, yb, mb, device, bs).view(n, N)
                 for k in sorted({2 ** j for j in range(N.bit_length()) if 2 ** j <= N} | {N}):
                     best = best_of_n(s, k)
                     rows = torch.arange(n) * N + best

@@ -206,6 +206,27 @@ def rm_score(rm, rm_type, prompts, completions, mask):
     return completion_logprobs(rm, prompts, completions, mask).sum(1)
 
 
+def implicit_reward(policy, ref, beta, prompts, completions, mask):
+    """DPO's implicit reward beta * log(pi(y|x) / pi_ref(y|x)) (B,): the 'local' reward class with its reference
+    subtracted, the class the paper's isomorphism is about (training it on pairs is exactly DPO)."""
+    return beta * (completion_logprobs(policy, prompts, completions, mask).sum(1)
+                   - completion_logprobs(ref, prompts, completions, mask).sum(1))
+
+
+def load_reward(path, device, vocab_size):
+    """A reward to tune against or rerank by: (its checkpoint, score(prompts, completions, mask)). An RM from
+    train_rm.py scores with its head (global) or its sequence log-prob (local); a DPO policy scores with its
+    implicit reward against the reference it was trained from."""
+    ck = load_checkpoint(path, stages=['rm', 'dpo'], vocab_size=vocab_size)
+    model = frozen(model_from_checkpoint(ck, device))
+    if ck['stage'] == 'dpo':
+        ref = frozen(model_from_checkpoint(load_checkpoint(ck['ref'], stages=['sft'], vocab_size=vocab_size), device))
+        return ck, lambda x, y, m: implicit_reward(model, ref, ck['beta'], x, y, m)
+    if ck.get('rm_type') not in ('global', 'local'):
+        raise CheckpointError(f"{path}: rm_type {ck.get('rm_type')!r} is neither 'global' nor 'local'")
+    return ck, lambda x, y, m: rm_score(model, ck['rm_type'], x, y, m)
+
+
 def score_pairs(model, b, rm_type='local'):
     """Scores of the chosen and the rejected completions of a batch of pairs, in one forward pass.
     rm_type 'local' gives sequence log-probs (DPO's policy term), 'global' a reward model's scores."""

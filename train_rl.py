@@ -27,7 +27,8 @@ import model as M
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--algo', choices=['rloo', 'online_dpo'], required=True)
 M.add_common_args(p)
-p.add_argument('--reward', required=True, help='a reward checkpoint from train_rm.py (global or local)')
+p.add_argument('--reward', required=True,
+               help="a reward checkpoint from train_rm.py (global or local), or a dpo policy (its implicit reward)")
 p.add_argument('--init', default='out/sft', help='the policy to start from (sft or dpo checkpoint)')
 p.add_argument('--ref', default=None, help='the reference policy (default: --init if it is sft, else its ref)')
 p.add_argument('--beta', type=float, default=0.1, help='KL weight (online_dpo: the DPO beta)')
@@ -65,20 +66,21 @@ def main():
     init = M.load_checkpoint(args.init, stages=['sft', 'dpo', 'rl'])
     args.ref = args.ref or (args.init if init['stage'] == 'sft' else init['ref'])
     ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'], vocab_size=init['vocab_size'])
-    rm_ckpt = M.load_checkpoint(args.reward, stages=['rm'], vocab_size=init['vocab_size'])
-    if rm_ckpt['reward_mean'] is None:
+    rm_ckpt, rm_score = M.load_reward(args.reward, device, init['vocab_size'])
+    if rm_ckpt['stage'] == 'rm' and rm_ckpt.get('reward_mean') is None:
         raise ValueError(f"{args.reward} is an unfinished reward-model run")
     task = rm_ckpt['task']
     if init['task'] is not None and init['task'] != task:
         raise ValueError(f"{args.init} was trained for task {init['task']}, the reward model for {task}")
     policy = M.model_from_checkpoint(init, device)
     ref = M.frozen(M.model_from_checkpoint(ref_ckpt, device))
-    rm = M.frozen(M.model_from_checkpoint(rm_ckpt, device))
     eos = policy.cfg.vocab_size - 1
     prompts, _, _ = M.get_prompts(policy.cfg.vocab_size, 'train', task['prompt_len'], task['completion_len'])
 
     def reward(x, y, m):
-        return M.rm_score(rm, rm_ckpt['rm_type'], x, y, m) - rm_ckpt['reward_mean']
+        # RLOO's leave-one-out baseline and online DPO's ranks ignore a constant; the RM's mean only makes the
+        # logged reward start near 0 (an implicit reward has none)
+        return rm_score(x, y, m) - (rm_ckpt.get('reward_mean') or 0.0)
 
     def sample(x, u):
         return M.sample(policy, x, task['completion_len'], eos, args.temperature, u=u.to(device))
@@ -90,7 +92,7 @@ def main():
         max_iters = args.max_iters or args.rounds * steps_per_round
     args.eval_interval = args.eval_interval or max(1, min(50, max_iters // 10))
     if rank == 0:
-        print(f"{args.algo}: policy {args.init}, reference {args.ref}, reward {args.reward} ({rm_ckpt['rm_type']}), "
+        print(f"{args.algo}: policy {args.init}, reference {args.ref}, reward {args.reward} ({rm_ckpt.get('rm_type', 'implicit')}), "
               f"task {task['name']}, beta {args.beta}, k {args.k}, {max_iters} steps, device {device}")
     optimizer = policy.configure_optimizer(args.lr, weight_decay=0.0)
     ck, config = M.begin_run(args, policy, optimizer, 'rl', rank, world, max_iters=max_iters, device=device)

@@ -35,10 +35,16 @@ RES = os.path.join(ROOT, 'results')
 BUDGETS = (3, 10, 30)
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
-COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1'}
-PAPER = {'sentiment': 'RM + RL above offline DPO at every KL (verifying is simpler than generating)',
-         'short': 'no gap: curves level (two-token outputs, no horizon)',
-         'overlap': 'no gap: curves level (the verifier must know the answer)'}
+COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1', 'rloo_local': 'C5'}
+PAPER = {'sentiment': 'paper: RM + RL above offline DPO at every KL (verifying is simpler than generating)',
+         'short': 'paper: no gap, curves level (two-token outputs, no horizon)',
+         'overlap': 'paper: no gap, curves level (the verifier must know the answer)'}
+# H1, the isomorphism: the three runs at beta 0.1, the same RLOO settings against two rewards
+H1_RUNS = ('dpo_b0.1', 'rloo_b0.1', 'rloo_local_b0.1', 'bon')
+H1_METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO, global RM', 'rloo_local': "RLOO, DPO's implicit reward"}
+H1_PAPER = {t: ("theorem: RLOO on DPO's implicit reward lands on DPO's curve; paper: RLOO on the global RM above both"
+                if t == 'sentiment' else "theorem: RLOO on DPO's implicit reward lands on DPO's curve; paper: no gap")
+            for t in TASKS}
 
 
 def load(sweep='frontier'):
@@ -72,11 +78,11 @@ def seeds_of(rows, task):
     return sorted({r['seed'] for r in rows if r['task'] == task and r['split'] == 'test'}, key=SEEDS.index)
 
 
-def summarise(rows):
+def summarise(rows, methods=METHODS):
     out = {}
     for task in TASKS:
         seeds = seeds_of(rows, task)
-        for method in METHODS:
+        for method in methods:
             for b in BUDGETS:
                 picks = {s: choose(rows, task, s, method, b) for s in seeds}
                 picks = {s: p for s, p in picks.items() if p is not None}
@@ -88,13 +94,13 @@ def summarise(rows):
     return out
 
 
-def plot(rows, task):
+def plot(rows, task, methods=METHODS, file='frontier'):
     test = [r for r in rows if r['task'] == task and r['split'] == 'test']
     if not test:
         return False
     seeds = seeds_of(rows, task)
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    for method, label in METHODS.items():
+    for method, label in methods.items():
         runs = sorted({r['run'] for r in test if r['method'] == method})
         for k, run in enumerate(runs):
             curves = []
@@ -117,7 +123,7 @@ def plot(rows, task):
     ax.set_xlim(left=0)
     ax.set_xlabel('KL(pi || SFT), nats per completion (test prompts; symlog axis)')
     ax.set_ylabel('gold reward (test prompts)')
-    save_fig(fig, ax, f'frontier_{task}.png', task, seeds)
+    save_fig(fig, ax, f'{file}_{task}.png', task, seeds)
     return True
 
 
@@ -129,17 +135,17 @@ def save_fig(fig, ax, file, task, seeds):
     plt.close(fig)
 
 
-def markdown(rows, summ):
+def markdown(rows, summ, methods=METHODS, paper=PAPER):
     L = []
     for task in TASKS:
         if task not in summ:
             continue
         seeds = seeds_of(rows, task)
-        L += [f"**{task}** (paper: {PAPER[task]}); test gold reward of the val-chosen checkpoint within each KL "
+        L += [f"**{task}** ({paper[task]}); test gold reward of the val-chosen checkpoint within each KL "
               f"budget, mean ± sd over seeds {', '.join(map(str, seeds))} (± only with two or more), and its mean test KL:", '',
               '| method | ' + ' | '.join(f'KL <= {b}' for b in BUDGETS) + ' |',
               '|---' * (len(BUDGETS) + 1) + '|']
-        for method, label in METHODS.items():
+        for method, label in methods.items():
             cells = []
             for b in BUDGETS:
                 picks = summ[task].get(method, {}).get(b)
@@ -156,9 +162,9 @@ def markdown(rows, summ):
     return '\n'.join(L)
 
 
-def diffs_md(summ):
+def diffs_md(summ, pairs=(('rloo', 'dpo'), ('odpo_dpo', 'dpo'), ('odpo_sft', 'dpo'), ('best_of_n', 'rloo')),
+             methods=METHODS):
     """Paired by seed: method A's chosen test gold minus method B's at the same budget."""
-    pairs = (('rloo', 'dpo'), ('odpo_dpo', 'dpo'), ('odpo_sft', 'dpo'), ('best_of_n', 'rloo'))
     L = ['| task | difference | ' + ' | '.join(f'KL <= {b}' for b in BUDGETS) + ' |', '|---|---|' + '---|' * len(BUDGETS)]
     for task in TASKS:
         for a, b in pairs:
@@ -172,7 +178,7 @@ def diffs_md(summ):
                 m, sd = mean_sd(d)
                 cells.append(f'{m:+.3f}' + (f' ± {sd:.3f}' if len(d) > 1 else '') + f' ({sum(x > 0 for x in d)}/{len(d)} seeds > 0)')
             if any(c != '-' for c in cells):
-                L.append(f'| {task} | {METHODS[a]} - {METHODS[b]} | ' + ' | '.join(cells) + ' |')
+                L.append(f'| {task} | {methods[a]} - {methods[b]} | ' + ' | '.join(cells) + ' |')
     return ('Paired by seed, the difference in test gold reward between the chosen checkpoints of two methods '
             '(mean ± sd over seeds; how many seeds favour the first):\n\n' + '\n'.join(L))
 
@@ -412,6 +418,18 @@ def main():
     md = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n' for t in figs),
                        de_markdown(points, tables)])
     write_section(md, 'data_efficiency')
+    print(md)
+
+    h1 = [r for r in rows + load('hypotheses') if r['run'] in H1_RUNS]
+    summ = summarise(h1, H1_METHODS)
+    figs = [t for t in TASKS if any(r['method'] == 'rloo_local' for r in h1 if r['task'] == t) and
+            plot(h1, t, H1_METHODS, 'h1_isomorphism')]
+    with open(os.path.join(RES, 'h1_summary.json'), 'w') as f:
+        json.dump(summ, f, indent=1)
+    md = '\n\n'.join([''.join(f'![H1 {t}](results/h1_isomorphism_{t}.png)\n' for t in figs),
+                       markdown(h1, {t: v for t, v in summ.items() if t in figs}, H1_METHODS, H1_PAPER),
+                       diffs_md(summ, (('rloo', 'rloo_local'), ('rloo_local', 'dpo')), H1_METHODS)]) if figs else ''
+    write_section(md, 'h1')
     print(md)
 
 

@@ -1,0 +1,63 @@
+"""The local reward class with its reference (DPO's implicit reward beta * log pi/pi_ref) as a reward to tune
+against and to rerank by: the isomorphism experiment of the hypotheses (H1)."""
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from conftest import M, planted_prefs, run as run_strs, save_tiny, tiny_gpt
+
+TASK = {'name': 'short', 'prompt_len': 8, 'completion_len': 2}
+
+
+def run(*args, check=True):
+    return run_strs(*map(str, args), check=check)
+
+
+def test_implicit_reward_is_dpos_reward_by_hand():
+    policy, ref = tiny_gpt(seed=1), tiny_gpt(seed=2)
+    uniform = tiny_gpt(seed=3)
+    for p in uniform.parameters():  # all-zero weights: logits 0, every token has log-prob -log V
+        torch.nn.init.zeros_(p)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, 511, (3, 8), generator=g), torch.randint(0, 511, (3, 5), generator=g)
+    m = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.float)
+    with torch.no_grad():
+        logp = M.completion_logprobs(policy, x, y, m).sum(1)
+        r = M.implicit_reward(policy, uniform, 0.5, x, y, m)
+        # against the uniform reference: 0.5 * (log pi(y|x) + (real tokens) * log 512)
+        assert torch.allclose(r, 0.5 * (logp + torch.tensor([5.0, 2.0, 1.0]) * math.log(512)), atol=1e-5)
+        # the same as DPO's implicit reward of a chosen completion, and zero for the reference itself
+        ref_logp = M.completion_logprobs(ref, x, y, m).sum(1)
+        _, r_c, _ = M.dpo_loss(logp, logp, ref_logp, ref_logp, 0.1)
+        assert torch.allclose(M.implicit_reward(policy, ref, 0.1, x, y, m), r_c, atol=1e-6)
+        assert torch.equal(M.implicit_reward(ref, ref, 0.1, x, y, m), torch.zeros(3))
+
+
+def test_a_dpo_policy_is_a_reward_for_rl_and_for_best_of_n(tmp_path):
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    prefs = planted_prefs(str(tmp_path / 'prefs.pt'), task=TASK, C=2)
+    dpo = str(tmp_path / 'dpo')
+    run('train_mle.py', '--loss', 'dpo', '--prefs', prefs, '--ref', sft, '--out_dir', dpo, '--lr', 1e-2,
+        '--batch_size', 16, '--epochs', 2, '--no_tqdm')
+    ck, score = M.load_reward(dpo, 'cpu', 512)
+    assert ck['stage'] == 'dpo' and ck['ref'] == sft
+    # RLOO against it runs, from KL 0 at step 0
+    out = str(tmp_path / 'rloo')
+    run('train_rl.py', '--algo', 'rloo', '--reward', dpo, '--init', sft, '--out_dir', out, '--max_iters', 4,
+        '--eval_interval', 1, '--batch_size', 4, '--no_tqdm')
+    rows = [json.loads(line) for line in open(os.path.join(out, 'log.jsonl'))]
+    assert rows[0]['objective/kl'] == 0.0 and all(math.isfinite(r['objective/scores']) for r in rows)
+    # best-of-n reranks by it: the picks' implicit reward never falls as n grows
+    js = str(tmp_path / 'eval.json')
+    run('eval.py', 'score', sft, '--task', 'short', '--n_prompts', 16, '--split', 'val', '--json', js,
+        '--best_of', 8, '--rm', dpo, '--device', 'cpu')
+    pol = json.load(open(js))['policies']
+    s = [pol[f'sft+bo{k}']['rm_score'] for k in (1, 2, 4, 8)]
+    assert s == sorted(s) and s[-1] > s[0]
+    # a policy that was not trained with a preference loss is no reward
+    r = run('train_rl.py', '--algo', 'rloo', '--reward', sft, '--init', sft, '--out_dir', str(tmp_path / 'x'),
+            check=False)
+    assert r.returncode != 0 and "expected rm or dpo" in r.stderr and 'Traceback' not in r.stderr
