@@ -15,7 +15,8 @@ train on the first N pairs (--n_pairs N), so a larger N only adds pairs. At each
   RLOO        against that RM, beta 0.1, 200 steps, a snapshot every 25 (the frontier's)
   online DPO  from the SFT sampler (the frontier's only online DPO inside 10 nats), beta 0.1, 3 rounds of 500
               prompts, a snapshot every 8 steps
-  best-of-N   64 SFT samples per prompt, reranked by every N's RM (one sampling per split), n = 1, 2, 4, ..., 64
+  best-of-N   64 SFT samples per prompt, reranked by every N's RM (one sampling per split), n = 1, 2, 4, ..., 64;
+              the same samples are also reranked by every N's final DPO policy (its implicit reward), for H5
 Beta 0.1 is the frontier's choice for RLOO at every task and seed and for DPO on sentiment at the 10-nat budget.
 The floors on steps keep small N from meaning a few dozen steps: a longer run only adds snapshots to choose from.
 
@@ -53,9 +54,10 @@ def jobs():
             for n in NS:
                 out.append((f'{t}/rm_n{n}', [f'{t}/label'], f'python train_rm.py --prefs {prefs} --n_pairs {n} '
                             f'--init {sft} --max_iters {max(250, math.ceil(2 * n / 32))} --keep_best {common}', None))
-            rms = ' '.join(f'{t}/rm_n{n}' for n in NS)
+            rewards = [f'{t}/rm_n{n}' for n in NS] + [f'{t}/dpo_n{n}' for n in NS]
+            rms = ' '.join(rewards)
             for split in ('val', 'test'):
-                out.append((f'{t}/score_bon_{split}', [f'{t}/rm_n{n}' for n in NS],
+                out.append((f'{t}/score_bon_{split}', rewards,
                             f'python eval.py score --ref {sft} --task {task} --split {split} --seed {seed} {SCORE} '
                             f'{sft} --best_of 64 --rm {rms}', (task, seed, 'bon', split)))
             for n in NS:

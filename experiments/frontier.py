@@ -180,13 +180,13 @@ def main(all_jobs, res, doc=__doc__, resolve=None):
     ap.add_argument('--dry', action='store_true', help='list the jobs still to do')
     args = ap.parse_args()
     os.chdir(ROOT)
-    write_timings(all_jobs, res)
     todo = still_needed(all_jobs, res)
     if args.dry:
         for name, deps, cmd, _ in todo:
             print(f'{name}: {cmd}')
         print(f'{len(todo)} jobs to do')
         return
+    write_timings(all_jobs, res)
     recs = {name: rec for name, _, _, rec in all_jobs}  # a scoring job can be a dependency (the val choice)
     lock, failed, running = threading.Condition(), set(), set()
     deadline = time.time() + args.hours * 3600

@@ -17,6 +17,7 @@ start of every curve); the one with the highest mean gold reward on the val prom
 at most B is chosen, and its test numbers are reported, mean and standard deviation over the three seeds.
 """
 import glob
+import itertools
 import json
 import math
 import os
@@ -35,7 +36,8 @@ RES = os.path.join(ROOT, 'results')
 BUDGETS = (3, 10, 30)
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
-COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1', 'rloo_local': 'C5'}
+COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1', 'rloo_local': 'C5',
+          'best_of_n_dpo': 'C7'}
 PAPER = {'sentiment': 'paper: RM + RL above offline DPO at every KL (verifying is simpler than generating)',
          'short': 'paper: no gap, curves level (two-token outputs, no horizon)',
          'overlap': 'paper: no gap, curves level (the verifier must know the answer)'}
@@ -252,14 +254,16 @@ def examples_md(rows, summ, task='sentiment', seed=1337, budget=10):
 # Data efficiency: gold reward at the budget against the number of pairs, and how many more pairs DPO needs.
 
 DE_METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'rloo': 'RLOO (RM + RL)',
-              'best_of_n': 'best-of-N (RM)'}
+              'best_of_n': 'best-of-N (RM)', 'best_of_n_dpo': "best-of-N (DPO's implicit reward)"}
+RERANKERS = {'best_of_n': 'rm_n', 'best_of_n_dpo': 'dpo_n'}  # best-of-N by each N's RM, or by each N's DPO policy
 MULTIPLIERS = (('rloo', 'dpo'), ('odpo_sft', 'dpo'))  # (reached by, needed by): how many more pairs the second needs
 PAPER_DE = {'sentiment': 'large: RM + RL needs far fewer pairs', 'short': 'about 1 (no gap)', 'overlap': 'about 1 (no gap)'}
 
 
 def de_points(rows):
     """{task: {method: {N: {seed: test row}}}}: for trained methods the one test row the sweep scored (its
-    val-chosen checkpoint); for best-of-N the val-best n of N's RM (SFT included), read from the test records."""
+    val-chosen checkpoint); for best-of-N the val-best n (SFT included) reranked by N's RM or N's DPO policy, read
+    from the test records."""
     out = {}
     for r in rows:
         if r['split'] == 'test' and r['method'] in DE_METHODS and r['method'] != 'best_of_n':
@@ -270,11 +274,12 @@ def de_points(rows):
         if not bon['test']:
             continue
         sft = next(r for r in bon['val'] if r['best_of'] == 1)
-        for n in DE.NS:
-            rm = f'rm_n{n}'
-            best = DE.choose([r for r in bon['val'] if os.path.basename(r['rm']) == rm], sft)
-            test = next(r for r in bon['test'] if r['name'] == best['name'] and (best is sft or r['rm'] == best['rm']))
-            out.setdefault(task, {}).setdefault('best_of_n', {}).setdefault(n, {})[seed] = test
+        for (method, prefix), n in itertools.product(RERANKERS.items(), DE.NS):
+            cands = [r for r in bon['val'] if os.path.basename(r['rm']) == f'{prefix}{n}']
+            if cands:
+                best = DE.choose(cands, sft)
+                test = next(r for r in bon['test'] if r['name'] == best['name'] and (best is sft or r['rm'] == best['rm']))
+                out.setdefault(task, {}).setdefault(method, {}).setdefault(n, {})[seed] = test
     return out
 
 

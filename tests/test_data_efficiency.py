@@ -128,3 +128,20 @@ def test_the_multiplier_on_hand_made_curves():
     lo, hi = t['rloo/dpo@500']['ci']
     assert lo == pytest.approx(4.0) and hi == pytest.approx(4.0)  # every seed sits 0.2 above its own DPO curve
     assert t['rloo/dpo@8000']['sign'] == '>'
+
+
+def test_best_of_n_points_are_chosen_on_val_per_reranker():
+    def row(split, name, kl, gold, rm=None, best_of=None, method='best_of_n', run='bon', setting=None):
+        return {'task': 't', 'seed': 1, 'split': split, 'name': name, 'kl': kl, 'gold_reward': gold, 'rm': rm,
+                'best_of': best_of, 'method': method, 'run': run, 'setting': setting}
+    rows = []
+    for split, flip in (('val', 1), ('test', -1)):  # test golds run the other way: a test-chosen pick would differ
+        for rm in ('out/x/rm_n250', 'out/x/dpo_n250'):
+            label = os.path.basename(rm)
+            rows += [row(split, f'sft+bo1@{label}', 0.0, 0.0, rm, 1),
+                     row(split, f'sft+bo4@{label}', 1.0, flip * (0.3 if 'rm' in label else 0.1), rm, 4)]
+        rows.append(row(split, 'dpo_n250/step_62', 5.0, flip * 0.2, method='dpo', run='dpo_n250', setting='n250'))
+    pts = report.de_points(rows)
+    assert pts['t']['best_of_n'][250][1]['name'] == 'sft+bo4@rm_n250' and pts['t']['best_of_n'][250][1]['split'] == 'test'
+    assert pts['t']['best_of_n_dpo'][250][1]['gold_reward'] == -0.1  # its own reranker's pick, test numbers
+    assert pts['t']['dpo'][250][1]['name'] == 'dpo_n250/step_62'
