@@ -170,19 +170,34 @@ def diffs_md(summ, pairs=(('rloo', 'dpo'), ('odpo_dpo', 'dpo'), ('odpo_sft', 'dp
     L = ['| task | difference | ' + ' | '.join(f'KL <= {b}' for b in BUDGETS) + ' |', '|---|---|' + '---|' * len(BUDGETS)]
     for task in TASKS:
         for a, b in pairs:
-            cells = []
-            for bud in BUDGETS:
-                pa, pb = (summ.get(task, {}).get(m, {}).get(bud, {}) for m in (a, b))
-                d = [pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb]
-                if not d or all(pa[s]['name'] == pb[s]['name'] == 'sft+bo1' for s in pa if s in pb):
-                    cells.append('-' if not d else 'both chose SFT')
-                    continue
-                m, sd = mean_sd(d)
-                cells.append(f'{m:+.3f}' + (f' ± {sd:.3f}' if len(d) > 1 else '') + f' ({sum(x > 0 for x in d)}/{len(d)} seeds > 0)')
+            cells = [diff_cell(summ, task, a, b, bud) for bud in BUDGETS]
             if any(c != '-' for c in cells):
                 L.append(f'| {task} | {methods[a]} - {methods[b]} | ' + ' | '.join(cells) + ' |')
     return ('Paired by seed, the difference in test gold reward between the chosen checkpoints of two methods '
             '(mean ± sd over seeds; how many seeds favour the first):\n\n' + '\n'.join(L))
+
+
+def diff_cell(summ, task, a, b, budget):
+    pa, pb = (summ.get(task, {}).get(m, {}).get(budget, {}) for m in (a, b))
+    d = [pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb]
+    if not d or all(pa[s]['name'] == pb[s]['name'] == 'sft+bo1' for s in pa if s in pb):
+        return '-' if not d else 'both chose SFT'
+    m, sd = mean_sd(d)
+    return f'{m:+.3f}' + (f' ± {sd:.3f}' if len(d) > 1 else '') + f' ({sum(x > 0 for x in d)}/{len(d)} seeds > 0)'
+
+
+def h2_md(rows, budgets=(10, 30)):
+    """H2, regularisation: RLOO's lead over DPO when both use one beta, and when each uses its own (both betas
+    candidates, chosen on val: the frontier's table). From the frontier's records alone."""
+    settings = {f'both at beta {b}': [r for r in rows if r['run'] == 'bon' or r['run'].endswith(f'_b{b}')]
+                for b in ('0.1', '0.03')}
+    settings['each at its own beta'] = rows
+    L = ['| task | beta | ' + ' | '.join(f'RLOO - DPO, KL <= {b}' for b in budgets) + ' |', '|---|---|' + '---|' * len(budgets)]
+    for task in TASKS:
+        for label, rs in settings.items():
+            summ = summarise(rs, ('rloo', 'dpo'))
+            L.append(f'| {task} | {label} | ' + ' | '.join(diff_cell(summ, task, 'rloo', 'dpo', b) for b in budgets) + ' |')
+    return '\n'.join(L)
 
 
 def verifier_md():
@@ -436,6 +451,7 @@ def main():
                        diffs_md(summ, (('rloo', 'rloo_local'), ('rloo_local', 'dpo')), H1_METHODS)]) if figs else ''
     write_section(md, 'h1')
     print(md)
+    write_section(h2_md(rows), 'h2')
 
 
 if __name__ == '__main__':
