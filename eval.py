@@ -68,6 +68,9 @@ q.add_argument('--drop_ties', action='store_true',
                     '--n_val then count untied pairs, and the tie rate is printed and stored')
 q.add_argument('--max_per_prompt', type=int, default=1,
                help='pairs drawn per prompt at most (each a fresh pair of samples), for tasks whose pairs mostly tie')
+q.add_argument('--pair', default='samples', choices=['samples', 'human'],
+               help="a pair is two policy samples (on-policy), or the first of them and the prompt's human "
+                    "continuation (off-policy, the narrow-data contrast of H4)")
 q.add_argument('--out', default='out/prefs.pt', help='the preference file to write (atomically)')
 q.add_argument('--json', default=None, help='also write the statistics printed below (tie rate, tau, agreement)')
 common(q)
@@ -406,7 +409,8 @@ def label(args):
     tau = args.tau if args.agreement is None else tau_for_agreement(gaps[gaps > 0], args.agreement)
     data = {split: label_pairs(d, tau) for split, d in draws.items()}
     prefs_file = {'kind': 'prefs', 'task': task, 'vocab_size': vocab, 'policy': args.policy, 'tau': tau,
-                  'agreement_target': args.agreement, 'drop_ties': args.drop_ties, 'seed': args.seed, **data}
+                  'agreement_target': args.agreement, 'drop_ties': args.drop_ties, 'pair': args.pair,
+                  'seed': args.seed, **data}
 
     def write(tmp):  # write, then check it round-trips through the loader every consumer uses
         torch.save(prefs_file, tmp)
@@ -416,7 +420,8 @@ def label(args):
              for split, d in data.items()}
     if args.json:
         write_json(args.json, {'task': task, 'seed': args.seed, 'policy': args.policy, 'tau': tau,
-                               'agreement_target': args.agreement, 'drop_ties': args.drop_ties, **stats})
+                               'agreement_target': args.agreement, 'drop_ties': args.drop_ties, 'pair': args.pair,
+                               **stats})
     for split, d in data.items():
         print(f"{split}: {d['n_pairs']} pairs kept (on {d['n_prompts']} distinct prompts) of {d['n_drawn']} drawn; "
               f"{d['tie_rate']:.1%} of drawn pairs tie on the gold reward"
@@ -427,7 +432,7 @@ def label(args):
 
 
 def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args):
-    """Two samples per prompt and their gold rewards, prompts in a seeded order, each prompt used up to
+    """Two samples per prompt (or one and the human continuation, --pair human) and their gold rewards, prompts in a seeded order, each prompt used up to
     --max_per_prompt times (pass r over the prompts comes before pass r+1), until n pairs are kept; with
     --drop_ties a pair whose gold rewards tie is drawn but not kept. The labeller's coin is drawn here too,
     one per pair, so the labels can wait for tau."""
@@ -444,6 +449,8 @@ def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args)
         k = idx.numel()
         y, m = M.sample(policy, torch.cat([x, x]), task['completion_len'], enc.eos, temperature=1.0, generator=gen)
         y, m = y.cpu(), m.cpu()
+        if args.pair == 'human':  # the same first samples as on-policy pairs; the second is the human's
+            y[k:], m[k:] = refs[idx], ref_mask[idx]
         r = gold_rewards(task, enc, prompts[idx].repeat(2, 1), y, m, refs[idx].repeat(2, 1), ref_mask[idx].repeat(2, 1))
         u = torch.rand(k, generator=coin, dtype=torch.double)
         keep = r[:k] != r[k:] if args.drop_ties else torch.ones(k, dtype=torch.bool)

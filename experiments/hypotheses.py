@@ -9,6 +9,14 @@ DPO runs are reused, and rerun if missing). So far:
   Same RLOO settings as the frontier's rloo_b0.1 (200 steps, a snapshot every 25), every snapshot scored on val
   and test.
 
+  H4, narrow (on-policy) data: every pair here is two SFT samples. The contrast: pairs of the same first SFT
+  sample and the prompt's human continuation (eval.py label --pair human: off-policy), labelled and counted as
+  the frontier's (4000 untied, tau for 93% agreement), then DPO exactly as the frontier's dpo_b0.1; its curve is
+  compared with the frontier's on-policy DPO.
+
+  H3, more epochs for offline: DPO as the frontier's dpo_b0.1 but 6 and 12 epochs (the cosine schedule stretched,
+  6 snapshots each), against the 3-epoch run, online DPO and RLOO at beta 0.1. (More pairs: data_efficiency.py.)
+
   python experiments/hypotheses.py [--hours 1.8] [--dry]
 
 Records: results/hypotheses/<task>_seed<seed>_<run>_<split>.jsonl, the frontier's record format;
@@ -21,19 +29,34 @@ import frontier as F
 RES = 'results/hypotheses'
 
 
+def scored(t, task, seed, sft, name, deps, cmd):
+    """A training run and the scoring of its snapshots on val and test."""
+    return [(f'{t}/{name}', deps, cmd, None)] + [
+        (f'{t}/score_{name}_{split}', [f'{t}/{name}'], f'python eval.py score --ref {sft} --task {task} --split {split} '
+         f'--seed {seed} {F.SCORE} SNAPSHOTS:{t}/{name}', (task, seed, name, split)) for split in ('val', 'test')]
+
+
 def jobs():
-    """The frontier's jobs that these depend on (skipped when done), then H1's, seed-major."""
+    """The frontier's jobs that these depend on (skipped when done), then H1's, H4's and H3's, each seed-major."""
     frontier = {name: job for name, *job in F.jobs()}
-    h1 = []
+    h1, h4, h3 = [], [], []
     for seed in F.SEEDS:
         for task in F.TASKS:
             t, sft = f'{F.OUT}/seed{seed}/{task}', f'{F.OUT}/seed{seed}/sft'
-            run = f'{t}/rloo_local_b0.1'
-            h1 += [(run, [f'{t}/dpo_b0.1'], f'python train_rl.py --algo rloo --reward {t}/dpo_b0.1 --init {sft} '
-                    f'--beta 0.1 --max_iters 200 --eval_interval 25 --seed {seed} --no_tqdm --snapshots', None)]
-            h1 += [(f'{t}/score_rloo_local_b0.1_{split}', [run], f'python eval.py score --ref {sft} --task {task} '
-                    f'--split {split} --seed {seed} {F.SCORE} SNAPSHOTS:{run}', (task, seed, 'rloo_local_b0.1', split))
-                   for split in ('val', 'test')]
+            h1 += scored(t, task, seed, sft, 'rloo_local_b0.1', [f'{t}/dpo_b0.1'], f'python train_rl.py --algo rloo '
+                         f'--reward {t}/dpo_b0.1 --init {sft} --beta 0.1 --max_iters 200 --eval_interval 25 '
+                         f'--seed {seed} --no_tqdm --snapshots')
+            h4.append((f'{t}/label_human', [sft], f'python eval.py label --policy {sft} --task {task} --seed {seed} '
+                       f'{F.PAIRS} --pair human --out {t}/prefs_human.pt --json {RES}/labels_human_{task}_seed{seed}.json',
+                       None))
+            h4 += scored(t, task, seed, sft, 'dpo_human_b0.1', [f'{t}/label_human'], f'python train_mle.py --loss dpo '
+                         f'--prefs {t}/prefs_human.pt --ref {sft} --beta 0.1 --lr {F.LR} --epochs 3 --eval_interval 63 '
+                         f'--seed {seed} --no_tqdm --snapshots')
+            for epochs in (6, 12):  # the frontier's dpo_b0.1 is 3 epochs; 6 snapshots in every run
+                h3 += scored(t, task, seed, sft, f'dpo_e{epochs}_b0.1', [f'{t}/label'], f'python train_mle.py --loss dpo '
+                             f'--prefs {t}/prefs.pt --ref {sft} --beta 0.1 --lr {F.LR} --epochs {epochs} '
+                             f'--eval_interval {63 * epochs // 3} --seed {seed} --no_tqdm --snapshots')
+    h1 += h4 + h3
     todo, wanted = [d for _, deps, _, _ in h1 for d in deps], set()
     while todo:  # every frontier job these need, and what those need
         name = todo.pop()

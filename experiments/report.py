@@ -37,7 +37,7 @@ BUDGETS = (3, 10, 30)
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
 COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1', 'rloo_local': 'C5',
-          'best_of_n_dpo': 'C7'}
+          'best_of_n_dpo': 'C7', 'dpo_human': 'C8'}
 PAPER = {'sentiment': 'paper: RM + RL above offline DPO at every KL (verifying is simpler than generating)',
          'short': 'paper: no gap, curves level (two-token outputs, no horizon)',
          'overlap': 'paper: no gap, curves level (the verifier must know the answer)'}
@@ -47,6 +47,18 @@ H1_METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO, global RM', 'rloo_local': "
 H1_PAPER = {t: ("theorem: RLOO on DPO's implicit reward lands on DPO's curve; paper: RLOO on the global RM above both"
                 if t == 'sentiment' else "theorem: RLOO on DPO's implicit reward lands on DPO's curve; paper: no gap")
             for t in TASKS}
+# H4, narrow data: the frontier's DPO (pairs of two SFT samples) against DPO on SFT-sample-vs-human pairs
+H4_METHODS = {'dpo': 'DPO, on-policy pairs (two SFT samples)', 'dpo_human': 'DPO, off-policy pairs (SFT sample vs human)'}
+H4_PAPER = {t: 'paper: narrow on-policy data is not why online wins' for t in TASKS}
+# H3, more epochs for offline: DPO at 3, 6 and 12 epochs against the online methods, all at beta 0.1
+H3_METHODS = {'rloo': 'RLOO (RM + RL)', 'odpo_sft': 'online DPO, SFT sampler', 'dpo': 'DPO, 3 epochs',
+              'dpo_e6': 'DPO, 6 epochs', 'dpo_e12': 'DPO, 12 epochs'}
+H3_PAPER = {t: 'paper: more epochs do not close the gap' for t in TASKS}
+# (README section and summary file, figure file, runs, methods (the new one last), claims, paired differences)
+HYPOTHESES = (('h1', 'h1_isomorphism', H1_RUNS, H1_METHODS, H1_PAPER, (('rloo', 'rloo_local'), ('rloo_local', 'dpo'))),
+              ('h4', 'h4_narrow', ('dpo_b0.1', 'dpo_human_b0.1', 'bon'), H4_METHODS, H4_PAPER, (('dpo_human', 'dpo'),)),
+              ('h3', 'h3_epochs', ('dpo_b0.1', 'dpo_e6_b0.1', 'dpo_e12_b0.1', 'odpo_sft_b0.1', 'rloo_b0.1', 'bon'),
+               H3_METHODS, H3_PAPER, (('dpo_e12', 'dpo'), ('rloo', 'dpo_e12'))))
 
 
 def load(sweep='frontier'):
@@ -431,27 +443,37 @@ def main():
     points = de_points(load('data_efficiency'))
     tables = {t: de_table(points, t) for t in TASKS}
     figs = [t for t in TASKS if de_plot(points, t)]
-    with open(os.path.join(RES, 'data_efficiency_summary.json'), 'w') as f:
-        json.dump({'points': {t: {m: {n: {s: {k: r[k] for k in ('name', 'gold_reward', 'kl')} for s, r in v.items()}
-                                      for n, v in c.items()} for m, c in pc.items()} for t, pc in points.items()},
-                   'multipliers': tables}, f, indent=1)
+    if points:
+        with open(os.path.join(RES, 'data_efficiency_summary.json'), 'w') as f:
+            json.dump({'points': {t: {m: {n: {s: {k: r[k] for k in ('name', 'gold_reward', 'kl')} for s, r in v.items()}
+                                          for n, v in c.items()} for m, c in pc.items()} for t, pc in points.items()},
+                       'multipliers': tables}, f, indent=1)
     md = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n' for t in figs),
                        de_markdown(points, tables)])
     write_section(md, 'data_efficiency')
     print(md)
 
-    h1 = [r for r in rows + load('hypotheses') if r['run'] in H1_RUNS]
-    summ = summarise(h1, H1_METHODS)
-    figs = [t for t in TASKS if any(r['method'] == 'rloo_local' for r in h1 if r['task'] == t) and
-            plot(h1, t, H1_METHODS, 'h1_isomorphism')]
-    with open(os.path.join(RES, 'h1_summary.json'), 'w') as f:
-        json.dump(summ, f, indent=1)
-    md = '\n\n'.join([''.join(f'![H1 {t}](results/h1_isomorphism_{t}.png)\n' for t in figs),
-                       markdown(h1, {t: v for t, v in summ.items() if t in figs}, H1_METHODS, H1_PAPER),
-                       diffs_md(summ, (('rloo', 'rloo_local'), ('rloo_local', 'dpo')), H1_METHODS)]) if figs else ''
-    write_section(md, 'h1')
-    print(md)
+    hyp = rows + load('hypotheses')
+    for key, file, runs, methods, paper, pairs in HYPOTHESES:
+        md = hypothesis_md([r for r in hyp if r['run'] in runs], key, file, methods, paper, pairs)
+        write_section(md, key)
+        print(md)
     write_section(h2_md(rows), 'h2')
+
+
+def hypothesis_md(rows, key, file, methods, paper, pairs):
+    """A hypothesis's runs on the frontier's protocol: a figure per task that has its new method, the budget
+    table and paired differences; the numbers per seed in results/<key>_summary.json."""
+    summ = summarise(rows, methods)
+    new = list(methods)[-1]
+    figs = [t for t in TASKS if any(r['method'] == new for r in rows if r['task'] == t) and plot(rows, t, methods, file)]
+    if not figs:
+        return ''
+    with open(os.path.join(RES, f'{key}_summary.json'), 'w') as f:
+        json.dump(summ, f, indent=1)
+    return '\n\n'.join([''.join(f'![{key} {t}](results/{file}_{t}.png)\n' for t in figs),
+                        markdown(rows, {t: v for t, v in summ.items() if t in figs}, methods, paper),
+                        diffs_md(summ, pairs, methods)])
 
 
 if __name__ == '__main__':

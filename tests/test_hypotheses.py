@@ -61,3 +61,24 @@ def test_a_dpo_policy_is_a_reward_for_rl_and_for_best_of_n(tmp_path):
     r = run('train_rl.py', '--algo', 'rloo', '--reward', sft, '--init', sft, '--out_dir', str(tmp_path / 'x'),
             check=False)
     assert r.returncode != 0 and "expected rm or dpo" in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_off_policy_pairs_hold_the_human_continuation_and_the_same_samples(tmp_path):
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    files = {}
+    for pair in ('samples', 'human'):
+        files[pair] = str(tmp_path / f'{pair}.pt')
+        run('eval.py', 'label', '--policy', sft, '--task', 'sentiment', '--device', 'cpu', '--batch_size', 32,
+            '--n_pairs', 24, '--n_val', 8, '--tau', 0, '--pair', pair, '--out', files[pair])
+    on, off = (M.load_prefs(files[p]) for p in ('samples', 'human'))
+    task = on['task']
+    _, refs, ref_mask = M.get_prompts(512, 'train', task['prompt_len'], task['completion_len'])
+    d = off['train']
+    human, human_mask = refs[d['prompt_idx']], ref_mask[d['prompt_idx']]
+    is_c, is_r = ((d[k] == human).all(1) & (d[k + '_mask'] == human_mask).all(1) for k in ('chosen', 'rejected'))
+    assert (is_c | is_r).all()  # one side of every pair is the human continuation
+    # the other side is the first sample of the on-policy pair drawn with the same seed
+    sample = torch.where(is_c[:, None], d['rejected'], d['chosen'])
+    assert all(any(torch.equal(s, c) for c in (on['train']['chosen'][i], on['train']['rejected'][i]))
+               for i, s in enumerate(sample))
+    assert torch.load(files['human'], weights_only=True)['pair'] == 'human'
