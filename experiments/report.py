@@ -48,7 +48,8 @@ H1_PAPER = {t: ("theorem: RLOO on DPO's implicit reward lands on DPO's curve; pa
                 if t == 'sentiment' else "theorem: RLOO on DPO's implicit reward lands on DPO's curve; paper: no gap")
             for t in TASKS}
 # H4, narrow data: the frontier's DPO (pairs of two SFT samples) against DPO on SFT-sample-vs-human pairs
-H4_METHODS = {'dpo': 'DPO, on-policy pairs (two SFT samples)', 'dpo_human': 'DPO, off-policy pairs (SFT sample vs human)'}
+H4_METHODS = {'rloo': 'RLOO (RM + RL)', 'dpo': 'DPO, on-policy pairs (two SFT samples)',
+              'dpo_human': 'DPO, off-policy pairs (SFT sample vs human)'}
 H4_PAPER = {t: 'paper: narrow on-policy data is not why online wins' for t in TASKS}
 # H3, more epochs for offline: DPO at 3, 6 and 12 epochs against the online methods, all at beta 0.1
 H3_METHODS = {'rloo': 'RLOO (RM + RL)', 'odpo_sft': 'online DPO, SFT sampler', 'dpo': 'DPO, 3 epochs',
@@ -56,7 +57,8 @@ H3_METHODS = {'rloo': 'RLOO (RM + RL)', 'odpo_sft': 'online DPO, SFT sampler', '
 H3_PAPER = {t: 'paper: more epochs do not close the gap' for t in TASKS}
 # (README section and summary file, figure file, runs, methods (the new one last), claims, paired differences)
 HYPOTHESES = (('h1', 'h1_isomorphism', H1_RUNS, H1_METHODS, H1_PAPER, (('rloo', 'rloo_local'), ('rloo_local', 'dpo'))),
-              ('h4', 'h4_narrow', ('dpo_b0.1', 'dpo_human_b0.1', 'bon'), H4_METHODS, H4_PAPER, (('dpo_human', 'dpo'),)),
+              ('h4', 'h4_narrow', ('rloo_b0.1', 'dpo_b0.1', 'dpo_human_b0.1', 'bon'), H4_METHODS, H4_PAPER,
+               (('dpo_human', 'dpo'), ('rloo', 'dpo_human'))),
               ('h3', 'h3_epochs', ('dpo_b0.1', 'dpo_e6_b0.1', 'dpo_e12_b0.1', 'odpo_sft_b0.1', 'rloo_b0.1', 'bon'),
                H3_METHODS, H3_PAPER, (('dpo_e12', 'dpo'), ('rloo', 'dpo_e12'))))
 
@@ -212,15 +214,20 @@ def h2_md(rows, budgets=(10, 30)):
     return '\n'.join(L)
 
 
-def verifier_md():
-    """Held-out preference accuracy (the 500 untied val pairs) at the end of training: the global RM against the
-    implicit reward beta log(pi/pi_ref) of each DPO run, from the training logs."""
+def verifier_acc():
+    """{(task, run): {seed: held-out accuracy}} (the 500 untied val pairs) at the end of training: the global RM
+    and the implicit reward beta log(pi/pi_ref) of each DPO run, from the training logs."""
     acc = {}
     for path in glob.glob(os.path.join(RES, 'frontier', 'logs', 'seed*_*_*.jsonl')):
         seed, task, run = re.match(r'seed(\d+)_([a-z]+)_(.+)\.jsonl', os.path.basename(path)).groups()
         if run in ('rm', 'dpo_b0.1', 'dpo_b0.03'):
             last = [json.loads(line) for line in open(path)][-1]
             acc.setdefault((task, run), {})[int(seed)] = last['val_pref_acc']
+    return acc
+
+
+def verifier_md():
+    acc = verifier_acc()
     L = ['| task | global RM | DPO implicit reward, beta 0.1 | DPO implicit reward, beta 0.03 |', '|---|---|---|---|']
     for task in TASKS:
         cells = []
@@ -427,6 +434,55 @@ def write_section(md, name):
             f.write(text)
 
 
+# The verdict table: one row per claim, the paired difference over seeds at KL <= 10 nats (H5: held-out accuracy).
+# (hypothesis, the paper's claim, what is measured here, summary it comes from, (a, b): a - b, task, the claim's
+# prediction: 'gap' (a above b) or 'level')
+VERDICTS = (
+    ('H1', "isomorphic classes: RM + RL lands where DPO lands", "RLOO on DPO's implicit reward - DPO", 'h1',
+     ('rloo_local', 'dpo'), 'sentiment', 'level'),
+    ('H1', "a simpler (global) RM beats the isomorphic one under RL", "RLOO on the global RM - RLOO on DPO's implicit reward",
+     'h1', ('rloo', 'rloo_local'), 'sentiment', 'gap'),
+    ('H2', "the gap is not regularisation: it persists at one beta", 'RLOO - DPO, both beta 0.1', 'h2', ('rloo', 'dpo'),
+     'sentiment', 'gap'),
+    ('H3', "more offline epochs do not close the gap", 'RLOO - DPO at 12 epochs (beta 0.1)', 'h3', ('rloo', 'dpo_e12'),
+     'sentiment', 'gap'),
+    ('H4', "wider offline data do not close the gap", 'RLOO - DPO on SFT-sample-vs-human pairs (beta 0.1)', 'h4',
+     ('rloo', 'dpo_human'), 'sentiment', 'gap'),
+    ('H5', "the global RM generalises better (true, restates the question)",
+     "held-out accuracy: global RM - DPO's implicit reward (4000 pairs)", 'h5', ('rm', 'dpo_b0.1'), 'sentiment', 'gap'),
+    ('H6', "a gap where verifying is simpler", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'sentiment', 'gap'),
+    ('H6', "no gap with two-token outputs", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'short', 'level'),
+    ('H6', "no gap when the verifier must know the answer", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'),
+     'overlap', 'level'))
+
+
+def pattern(d):
+    """'gap' if every seed's difference has the same sign and the mean exceeds the seed sd, else 'level'."""
+    m, sd = mean_sd(d)
+    return ('gap' if m > 0 else 'reverse gap') if len({x > 0 for x in d}) == 1 and abs(m) > sd else 'level'
+
+
+def verdict_md(summaries, budget=10):
+    acc = verifier_acc()
+    L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict |',
+         '|---|---|---|---|---|---|---|']
+    for h, claim, what, source, (a, b), task, predicted in VERDICTS:
+        if source == 'h5':
+            pa, pb = acc.get((task, a), {}), acc.get((task, b), {})
+            d = [pa[s] - pb[s] for s in pa if s in pb]
+        else:
+            pa, pb = (summaries.get(source, {}).get(task, {}).get(m, {}).get(budget, {}) for m in (a, b))
+            d = [pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb]
+        if len(d) < 3:
+            L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run | - | pending |')
+            continue
+        m, sd = mean_sd(d)
+        got = pattern(d)
+        L.append(f'| {h} | {claim} | {what} | {task} | {m:+.3f} ± {sd:.3f} ({sum(x > 0 for x in d)}/{len(d)} > 0) | '
+                 f'{got} | {"agrees" if got == predicted else "disagrees"} |')
+    return '\n'.join(L)
+
+
 def main():
     rows = load()
     summ = summarise(rows)
@@ -454,17 +510,21 @@ def main():
     print(md)
 
     hyp = rows + load('hypotheses')
+    summaries = {'frontier': summ,
+                 'h2': summarise([r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')], ('rloo', 'dpo'))}
     for key, file, runs, methods, paper, pairs in HYPOTHESES:
-        md = hypothesis_md([r for r in hyp if r['run'] in runs], key, file, methods, paper, pairs)
+        h = [r for r in hyp if r['run'] in runs]
+        summaries[key] = summarise(h, methods)
+        md = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
         write_section(md, key)
         print(md)
     write_section(h2_md(rows), 'h2')
+    write_section(verdict_md(summaries), 'verdicts')
 
 
-def hypothesis_md(rows, key, file, methods, paper, pairs):
+def hypothesis_md(rows, summ, key, file, methods, paper, pairs):
     """A hypothesis's runs on the frontier's protocol: a figure per task that has its new method, the budget
     table and paired differences; the numbers per seed in results/<key>_summary.json."""
-    summ = summarise(rows, methods)
     new = list(methods)[-1]
     figs = [t for t in TASKS if any(r['method'] == new for r in rows if r['task'] == t) and plot(rows, t, methods, file)]
     if not figs:
