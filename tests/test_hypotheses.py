@@ -82,3 +82,13 @@ def test_off_policy_pairs_hold_the_human_continuation_and_the_same_samples(tmp_p
     assert all(any(torch.equal(s, c) for c in (on['train']['chosen'][i], on['train']['rejected'][i]))
                for i, s in enumerate(sample))
     assert torch.load(files['human'], weights_only=True)['pair'] == 'human'
+
+
+def test_the_verdict_rule_calls_a_gap_only_when_every_seed_agrees_and_the_mean_beats_the_spread():
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import report
+    assert report.pattern([0.1, 0.2, 0.3]) == 'gap'
+    assert report.pattern([-0.3, -0.2, -0.25]) == 'reverse gap'
+    assert report.pattern([0.1, -0.1, 0.3]) == 'level'  # the seeds disagree in sign
+    assert report.pattern([0.01, 0.5, 0.02]) == 'level'  # one sign, but the mean (0.18) is inside the sd (0.28)
