@@ -37,7 +37,7 @@ BUDGETS = (3, 10, 30)
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
 COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1', 'rloo_local': 'C5',
-          'best_of_n_dpo': 'C7', 'dpo_human': 'C8'}
+          'best_of_n_dpo': 'C7', 'dpo_human': 'C8', 'dpo_e6': 'C9', 'dpo_e12': 'C6'}
 PAPER = {'sentiment': 'paper: RM + RL above offline DPO at every KL (verifying is simpler than generating)',
          'short': 'paper: no gap, curves level (two-token outputs, no horizon)',
          'overlap': 'paper: no gap, curves level (the verifier must know the answer)'}
