@@ -78,6 +78,19 @@ def jobs():
     return out
 
 
+def after_frontier(own):
+    """A sweep built on the frontier's checkpoints: the frontier's training jobs that `own` needs (and what those
+    need; skipped when done), then `own`."""
+    frontier = {name: job for name, *job in jobs()}
+    todo, wanted = [d for _, deps, _, _ in own for d in deps], set()
+    while todo:
+        name = todo.pop()
+        if name in frontier and name not in wanted:
+            wanted.add(name)
+            todo += frontier[name][0]
+    return [(name, *job) for name, job in frontier.items() if name in wanted and job[2] is None] + own
+
+
 # The runner below is shared with experiments/data_efficiency.py: a sweep is its job list (checkpoints go to
 # each job's own dir) and its results dir (records, training logs, timings).
 
@@ -122,7 +135,7 @@ def records(eval_json, task, seed, run, split):
     for name, r in d['policies'].items():
         if r['stage'] == 'human':
             method, setting = 'human', None
-        elif run == 'bon':
+        elif run.endswith('bon'):  # bon, or wide_bon (experiments/hypotheses.py)
             if 'best_of' not in r:
                 continue  # plain SFT samples: best-of-1 is the same thing, from the best-of samples
             method, setting = 'best_of_n', f"n={r['best_of']}"

@@ -37,7 +37,7 @@ BUDGETS = (3, 10, 30)
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
 COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1', 'rloo_local': 'C5',
-          'best_of_n_dpo': 'C7', 'dpo_human': 'C8', 'dpo_e6': 'C9', 'dpo_e12': 'C6'}
+          'best_of_n_dpo': 'C7', 'dpo_human': 'C8', 'dpo_e6': 'C9', 'dpo_e12': 'C6', 'rloo_small': 'navy'}
 PAPER = {'sentiment': 'paper: RM + RL above offline DPO at every KL (verifying is simpler than generating)',
          'short': 'paper: no gap, curves level (two-token outputs, no horizon)',
          'overlap': 'paper: no gap, curves level (the verifier must know the answer)'}
@@ -55,12 +55,27 @@ H4_PAPER = {t: 'paper: narrow on-policy data is not why online wins' for t in TA
 H3_METHODS = {'rloo': 'RLOO (RM + RL)', 'odpo_sft': 'online DPO, SFT sampler', 'dpo': 'DPO, 3 epochs',
               'dpo_e6': 'DPO, 6 epochs', 'dpo_e12': 'DPO, 12 epochs'}
 H3_PAPER = {t: 'paper: more epochs do not close the gap' for t in TASKS}
+# RM size against policy size (sentiment): RLOO against a scratch RM of 1/8 the policy's size, from the SFT policy
+# and from one twice as wide (its runs are named wide_*; read with the wide_ dropped, against the wide SFT)
+SIZE_RUNS = ('dpo_b0.1', 'rloo_b0.1', 'bon', 'rloo_small_b0.1')
+SIZE_METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO, RM from SFT (2.6M)', 'best_of_n': 'best-of-N (RM from SFT)',
+                'rloo_small': 'RLOO, scratch RM (0.31M)'}
+SIZE_PAPER = {t: 'paper: a small verifier suffices where verifying is simpler' for t in TASKS}
+SIZE_WIDE_PAPER = {t: 'policy twice as wide (8.7M), same RMs and pairs; paper: the gap grows' for t in TASKS}
 # (README section and summary file, figure file, runs, methods (the new one last), claims, paired differences)
 HYPOTHESES = (('h1', 'h1_isomorphism', H1_RUNS, H1_METHODS, H1_PAPER, (('rloo', 'rloo_local'), ('rloo_local', 'dpo'))),
               ('h4', 'h4_narrow', ('rloo_b0.1', 'dpo_b0.1', 'dpo_human_b0.1', 'bon'), H4_METHODS, H4_PAPER,
                (('dpo_human', 'dpo'), ('rloo', 'dpo_human'))),
               ('h3', 'h3_epochs', ('dpo_b0.1', 'dpo_e6_b0.1', 'dpo_e12_b0.1', 'odpo_sft_b0.1', 'rloo_b0.1', 'bon'),
-               H3_METHODS, H3_PAPER, (('dpo_e12', 'dpo'), ('rloo', 'dpo_e12'))))
+               H3_METHODS, H3_PAPER, (('dpo_e12', 'dpo'), ('rloo', 'dpo_e12'))),
+              ('size', 'size_base', SIZE_RUNS, SIZE_METHODS, SIZE_PAPER, (('rloo', 'dpo'), ('rloo_small', 'dpo'))),
+              ('size_wide', 'size_wide', SIZE_RUNS, SIZE_METHODS, SIZE_WIDE_PAPER, (('rloo', 'dpo'), ('rloo_small', 'dpo'))))
+
+
+def wide_rows(rows):
+    """The wide policy's runs (experiments/size.py), named as the SFT-sized ones: wide_bon gives its SFT point."""
+    return [{**r, 'run': r['run'][5:], 'method': r['method'].removeprefix('wide_')} for r in rows
+            if r['run'].startswith('wide_')]
 
 
 def load(sweep='frontier'):
@@ -215,29 +230,33 @@ def h2_md(rows, budgets=(10, 30)):
 
 
 def verifier_acc():
-    """{(task, run): {seed: held-out accuracy}} (the 500 untied val pairs) at the end of training: the global RM
+    """{(task, run): {seed: held-out accuracy}} (the 500 untied val pairs) at the end of training: the global RMs
     and the implicit reward beta log(pi/pi_ref) of each DPO run, from the training logs."""
     acc = {}
-    for path in glob.glob(os.path.join(RES, 'frontier', 'logs', 'seed*_*_*.jsonl')):
+    for path in glob.glob(os.path.join(RES, '*', 'logs', 'seed*_*_*.jsonl')):
         seed, task, run = re.match(r'seed(\d+)_([a-z]+)_(.+)\.jsonl', os.path.basename(path)).groups()
-        if run in ('rm', 'dpo_b0.1', 'dpo_b0.03'):
+        if run in VERIFIERS:
             last = [json.loads(line) for line in open(path)][-1]
             acc.setdefault((task, run), {})[int(seed)] = last['val_pref_acc']
     return acc
 
 
+VERIFIERS = {'rm': 'global RM (from SFT)', 'dpo_b0.1': 'DPO implicit reward, beta 0.1',
+             'dpo_b0.03': 'DPO implicit reward, beta 0.03', 'rm_small': 'global RM from scratch, 1/8 size'}
+
+
 def verifier_md():
     acc = verifier_acc()
-    L = ['| task | global RM | DPO implicit reward, beta 0.1 | DPO implicit reward, beta 0.03 |', '|---|---|---|---|']
+    L = ['| task | ' + ' | '.join(VERIFIERS.values()) + ' |', '|---|' + '---|' * len(VERIFIERS)]
     for task in TASKS:
         cells = []
-        for run in ('rm', 'dpo_b0.1', 'dpo_b0.03'):
+        for run in VERIFIERS:
             v = acc.get((task, run), {})
             cells.append(' / '.join(f'{v[s]:.3f}' for s in sorted(v, key=SEEDS.index)) if v else '-')
         if any(c != '-' for c in cells):
             L.append(f'| {task} | ' + ' | '.join(cells) + ' |')
     return ('Held-out preference accuracy on the 500 untied val pairs at the end of training (per seed, 1337 / 1 / 2; '
-            'from `results/frontier/logs/`): how well each learned verifier ranks unseen pairs.\n\n' + '\n'.join(L))
+            'from the training logs in `results/*/logs/`): how well each learned verifier ranks unseen pairs.\n\n' + '\n'.join(L))
 
 
 def labels_md():
@@ -451,6 +470,10 @@ VERDICTS = (
     ('H5', "the global RM generalises better (true, restates the question)",
      "held-out accuracy: global RM - DPO's implicit reward (4000 pairs)", 'h5', ('rm', 'dpo_b0.1'), 'sentiment', 'gap'),
     ('H6', "a gap where verifying is simpler", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'sentiment', 'gap'),
+    ('H6', "a small verifier suffices", 'RLOO on a scratch RM of 1/8 the policy size - DPO', 'size',
+     ('rloo_small', 'dpo'), 'sentiment', 'gap'),
+    ('H6', "the gap grows with the policy, the verifier fixed", '(RLOO on the scratch RM - DPO): policy twice as wide - '
+     'SFT-sized', 'growth', ('rloo_small', 'dpo'), 'sentiment', 'gap'),
     ('H6', "no gap with two-token outputs", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'short', 'level'),
     ('H6', "no gap when the verifier must know the answer", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'),
      'overlap', 'level'))
@@ -462,6 +485,12 @@ def pattern(d):
     return ('gap' if m > 0 else 'reverse gap') if len({x > 0 for x in d}) == 1 and abs(m) > sd else 'level'
 
 
+def paired(summ, task, a, b, budget):
+    """{seed: method a's chosen test gold - method b's}."""
+    pa, pb = (summ.get(task, {}).get(m, {}).get(budget, {}) for m in (a, b))
+    return {s: pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb}
+
+
 def verdict_md(summaries, budget=10):
     acc = verifier_acc()
     L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict |',
@@ -470,9 +499,11 @@ def verdict_md(summaries, budget=10):
         if source == 'h5':
             pa, pb = acc.get((task, a), {}), acc.get((task, b), {})
             d = [pa[s] - pb[s] for s in pa if s in pb]
+        elif source == 'growth':  # per seed, the wide policy's difference minus the SFT-sized policy's
+            wide, base = (paired(summaries.get(k, {}), task, a, b, budget) for k in ('size_wide', 'size'))
+            d = [wide[s] - base[s] for s in wide if s in base]
         else:
-            pa, pb = (summaries.get(source, {}).get(task, {}).get(m, {}).get(budget, {}) for m in (a, b))
-            d = [pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb]
+            d = list(paired(summaries.get(source, {}), task, a, b, budget).values())
         if len(d) < 3:
             L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run | - | pending |')
             continue
@@ -509,11 +540,12 @@ def main():
     write_section(md, 'data_efficiency')
     print(md)
 
-    hyp = rows + load('hypotheses')
+    hyp = rows + load('hypotheses') + load('size')
     summaries = {'frontier': summ,
                  'h2': summarise([r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')], ('rloo', 'dpo'))}
+    wide = wide_rows(hyp)
     for key, file, runs, methods, paper, pairs in HYPOTHESES:
-        h = [r for r in hyp if r['run'] in runs]
+        h = [r for r in (wide if key == 'size_wide' else hyp) if r['run'] in runs]
         summaries[key] = summarise(h, methods)
         md = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
         write_section(md, key)

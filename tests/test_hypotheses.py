@@ -92,3 +92,31 @@ def test_the_verdict_rule_calls_a_gap_only_when_every_seed_agrees_and_the_mean_b
     assert report.pattern([-0.3, -0.2, -0.25]) == 'reverse gap'
     assert report.pattern([0.1, -0.1, 0.3]) == 'level'  # the seeds disagree in sign
     assert report.pattern([0.01, 0.5, 0.02]) == 'level'  # one sign, but the mean (0.18) is inside the sd (0.28)
+
+
+def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_difference_of_differences(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import frontier
+    import report
+    js = tmp_path / 'eval.json'
+    pol = {'sft+bo1': {'stage': 'sft', 'best_of': 1, 'gold_reward': 0.1, 'kl': 0.0},
+           'step_25': {'stage': 'rl', 'gold_reward': 0.4, 'kl': 3.0}, 'human': {'stage': 'human', 'gold_reward': 0.2}}
+    js.write_text(json.dumps({'policies': {k: v for k, v in pol.items() if k != 'step_25'}}))
+    bon = frontier.records(str(js), 'sentiment', 1, 'wide_bon', 'val')
+    js.write_text(json.dumps({'policies': {k: v for k, v in pol.items() if k != 'sft+bo1'}}))
+    rl = frontier.records(str(js), 'sentiment', 1, 'wide_rloo_small_b0.1', 'val')
+    assert [r['method'] for r in bon] == ['best_of_n', 'human'] and rl[0]['method'] == 'wide_rloo_small'
+    wide = report.wide_rows(bon + rl + [{**rl[0], 'run': 'rloo_b0.1', 'method': 'rloo'}])  # an SFT-sized run: dropped
+    assert [(r['run'], r['method']) for r in wide] == [('bon', 'best_of_n'), ('bon', 'human'),
+                                                        ('rloo_small_b0.1', 'rloo_small'), ('rloo_small_b0.1', 'human')]
+    assert report.sft_row(wide)['gold_reward'] == 0.1  # the wide SFT is the wide runs' KL-0 candidate
+    # the verdict on growth: per seed, (RLOO - DPO) on the wide policy minus (RLOO - DPO) on the SFT-sized one
+    summ = lambda rloo, dpo: {'sentiment': {m: {10: {s: {'gold_reward': g} for s, g in zip((1337, 1, 2), v)}}
+                                            for m, v in (('rloo_small', rloo), ('dpo', dpo))}}
+    table = report.verdict_md({'size': summ((0.3, 0.4, 0.5), (0.2, 0.2, 0.2)),
+                               'size_wide': summ((0.6, 0.7, 0.5), (0.3, 0.2, 0.1))})
+    row = next(line for line in table.splitlines() if 'twice as wide' in line)
+    assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # growths 0.2, 0.3, 0.1
+    row = next(line for line in table.splitlines() if 'scratch RM of 1/8' in line)
+    assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # the SFT-sized differences 0.1, 0.2, 0.3

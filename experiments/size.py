@@ -1,0 +1,55 @@
+"""
+RM size against policy size (the paper's story behind H6): a verifier much smaller than the policy should still
+guide RL where verifying is simpler than generating, and RM + RL's lead over DPO should grow when the policy grows
+and the verifier does not. On sentiment only (the one task with a gap to grow), three seeds, on the frontier's
+protocol and checkpoints (experiments/frontier.py; its SFT, pairs and RM are reused, and rerun if missing):
+
+  scratch RM   a global RM from scratch at 1/8 of the policy's parameters (2 layers, width 56: 0.31M against the
+               SFT's 2.58M), the frontier RM's flags otherwise; beside the frontier's RM, initialised from SFT
+  SFT-sized    RLOO against the scratch RM, as the frontier's rloo_b0.1 (beta 0.1, 200 steps, a snapshot every 25);
+               the frontier's DPO and RLOO against its RM are the comparison
+  wide policy  an SFT twice as wide (n_embd 384, 8.7M parameters; the SFT's flags otherwise), then DPO on the same
+               4000 pairs and RLOO against each of the two RMs, with the frontier's settings; named wide_*, scored
+               against the wide SFT (KL to it), and its best-of-N by the frontier's RM gives its SFT point
+
+The pairs are samples of the SFT-sized policy: for the wide policy they are slightly off-policy, which H4
+(experiments/hypotheses.py) found to matter little on sentiment.
+
+  python experiments/size.py [--hours 1.8] [--dry]
+
+Records: results/size/sentiment_seed<seed>_<run>_<split>.jsonl, the frontier's record format;
+experiments/report.py draws them with the frontier's DPO and RLOO curves.
+"""
+import os
+
+import frontier as F
+from hypotheses import scored
+
+RES = 'results/size'
+TASK = 'sentiment'
+
+
+def jobs():
+    """The frontier's jobs that these depend on (skipped when done), then the size runs, seed-major."""
+    out = []
+    for seed in F.SEEDS:
+        t, sft, wide = f'{F.OUT}/seed{seed}/{TASK}', f'{F.OUT}/seed{seed}/sft', f'{F.OUT}/seed{seed}/sft_wide'
+        rloo = f'python train_rl.py --algo rloo --beta 0.1 --max_iters 200 --eval_interval 25 --seed {seed} --no_tqdm --snapshots'
+        out += [(f'{t}/rm_small', [f'{t}/label'], f'python train_rm.py --prefs {t}/prefs.pt --init scratch --n_layer 2 '
+                 f'--n_head 2 --n_embd 56 --seed {seed} --no_tqdm', None),
+                (wide, [], f'python train_mle.py --loss sft --n_embd 384 --seed {seed} --no_tqdm', None)]
+        out += scored(t, TASK, seed, sft, 'rloo_small_b0.1', [f'{t}/rm_small'], f'{rloo} --reward {t}/rm_small --init {sft}')
+        out += [(f'{t}/score_wide_bon_{split}', [wide, f'{t}/rm'], f'python eval.py score --ref {wide} --task {TASK} '
+                 f'--split {split} --seed {seed} {F.SCORE} {wide} --best_of {F.BEST_OF} --rm {t}/rm',
+                 (TASK, seed, 'wide_bon', split)) for split in ('val', 'test')]
+        out += scored(t, TASK, seed, wide, 'wide_dpo_b0.1', [wide, f'{t}/label'], f'python train_mle.py --loss dpo '
+                      f'--prefs {t}/prefs.pt --ref {wide} --beta 0.1 --lr {F.LR} --epochs 3 --eval_interval 63 '
+                      f'--seed {seed} --no_tqdm --snapshots')
+        for name, rm in (('wide_rloo_b0.1', 'rm'), ('wide_rloo_small_b0.1', 'rm_small')):
+            out += scored(t, TASK, seed, wide, name, [wide, f'{t}/{rm}'], f'{rloo} --reward {t}/{rm} --init {wide}')
+    return F.after_frontier(out)
+
+
+if __name__ == '__main__':
+    os.chdir(F.ROOT)
+    F.main(jobs(), RES, __doc__)
