@@ -7,7 +7,9 @@ DPO runs are reused, and rerun if missing). So far:
   that reward). With the same beta the RL objective's optimum is the DPO policy itself, so the theorem predicts
   this curve lands on DPO's; the paper's story predicts RLOO against the global RM lands above both on sentiment.
   Same RLOO settings as the frontier's rloo_b0.1 (200 steps, a snapshot every 25), every snapshot scored on val
-  and test.
+  and test. On sentiment DPO's curve has no checkpoint between about 8 and 11 nats, where RLOO's lands, so the
+  frontier's dpo_b0.1 is run again with a snapshot every 21 steps (1/6 epoch) instead of 63: the same run (a
+  batch is a function of seed and step), seen three times as often.
 
   H4, narrow (on-policy) data: every pair here is two SFT samples. The contrast: pairs of the same first SFT
   sample and the prompt's human continuation (eval.py label --pair human: off-policy), labelled and counted as
@@ -47,6 +49,10 @@ def jobs():
             h1 += scored(t, task, seed, sft, 'rloo_local_b0.1', [f'{t}/dpo_b0.1'], f'python train_rl.py --algo rloo '
                          f'--reward {t}/dpo_b0.1 --init {sft} --beta 0.1 --max_iters 200 --eval_interval 25 '
                          f'--seed {seed} --no_tqdm --snapshots')
+            if task == 'sentiment':
+                h1 += scored(t, task, seed, sft, 'dpo_dense_b0.1', [f'{t}/label'], f'python train_mle.py --loss dpo '
+                             f'--prefs {t}/prefs.pt --ref {sft} --beta 0.1 --lr {F.LR} --epochs 3 --eval_interval 21 '
+                             f'--seed {seed} --no_tqdm --snapshots')
             h4.append((f'{t}/label_human', [sft], f'python eval.py label --policy {sft} --task {task} --seed {seed} '
                        f'{F.PAIRS} --pair human --out {t}/prefs_human.pt --json {RES}/labels_human_{task}_seed{seed}.json',
                        None))
