@@ -439,7 +439,8 @@ def de_markdown(points, tables):
                         cells.append('-')
                         continue
                     lo, hi = (('> max' if math.isinf(x) else '< min' if x == 0 else f'{x:.2g}') for x in m['ci'])
-                    val = {'>': f'> {max(DE.NS)}/{n}', '<': f'< {min(DE.NS)}/{n}'}.get(m['sign'], f"{m['multiplier']:.2g}")
+                    # off the measured range: the largest (smallest) N that DPO has, over N
+                    val = f"{m['sign']} {round(m['multiplier'] * n)}/{n}" if m['sign'] else f"{m['multiplier']:.2g}"
                     cells.append(f'{val} [{lo}, {hi}]' + (f" ({len(m['seeds'])} seeds)"))
                 L.append(f'| {DE_METHODS[a]} | ' + ' | '.join(cells) + ' |')
             L.append('')

@@ -128,6 +128,10 @@ def test_the_multiplier_on_hand_made_curves():
     lo, hi = t['rloo/dpo@500']['ci']
     assert lo == pytest.approx(4.0) and hi == pytest.approx(4.0)  # every seed sits 0.2 above its own DPO curve
     assert t['rloo/dpo@8000']['sign'] == '>'
+    # a sweep in progress: DPO measured up to N = 1000 only; beyond it the table says so, not "> 8000/N"
+    part = {'sentiment': {'dpo': {n: v for n, v in rows['dpo'].items() if n <= 1000}, 'rloo': rows['rloo']}}
+    md = report.de_markdown(part, {'sentiment': report.de_table(part, 'sentiment', n_boot=200)})
+    assert '| 4 [4, 4] (2 seeds) | > 1000/500 [> max, > max] (2 seeds) |' in md and '> 8000/' not in md
 
 
 def test_best_of_n_points_are_chosen_on_val_per_reranker():
