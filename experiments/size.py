@@ -8,7 +8,8 @@ protocol and checkpoints (experiments/frontier.py; its SFT, pairs and RM are reu
                SFT's 2.58M), the frontier RM's flags otherwise; beside the frontier's RM, initialised from SFT
   SFT-sized    RLOO against the scratch RM, as the frontier's rloo_b0.1 (beta 0.1, 200 steps, a snapshot every 25);
                the frontier's DPO and RLOO against its RM are the comparison
-  wide policy  an SFT twice as wide (n_embd 384, 8.7M parameters; the SFT's flags otherwise), then DPO on the same
+  wide policy  an SFT twice as wide (n_embd 384, 8.7M parameters; the SFT's flags but its learning rate, chosen from
+               2e-3 (the SFT's), 1e-3 and 5e-4 by val loss on seed 1337), then DPO on the same
                4000 pairs and RLOO against each of the two RMs, with the frontier's settings; named wide_*, scored
                against the wide SFT (KL to it), and its best-of-N by the frontier's RM gives its SFT point
 
@@ -27,6 +28,8 @@ from hypotheses import scored
 
 RES = 'results/size'
 TASK = 'sentiment'
+WIDE_LRS = (0.002, 0.001, 0.0005)  # the wide SFT's learning rates tried (seed 1337): at the SFT's 2e-3 it ends
+WIDE_LR = None                     # worse than the SFT-sized policy (val loss 4.61 against 4.48)
 
 
 def jobs():
@@ -35,10 +38,14 @@ def jobs():
     for seed in F.SEEDS:
         t, sft, wide = f'{F.OUT}/seed{seed}/{TASK}', f'{F.OUT}/seed{seed}/sft', f'{F.OUT}/seed{seed}/sft_wide'
         rloo = f'python train_rl.py --algo rloo --beta 0.1 --max_iters 200 --eval_interval 25 --seed {seed} --no_tqdm --snapshots'
-        out += [(f'{t}/rm_small', [f'{t}/label'], f'python train_rm.py --prefs {t}/prefs.pt --init scratch --n_layer 2 '
-                 f'--n_head 2 --n_embd 56 --seed {seed} --no_tqdm', None),
-                (wide, [], f'python train_mle.py --loss sft --n_embd 384 --seed {seed} --no_tqdm', None)]
+        out.append((f'{t}/rm_small', [f'{t}/label'], f'python train_rm.py --prefs {t}/prefs.pt --init scratch '
+                    f'--n_layer 2 --n_head 2 --n_embd 56 --seed {seed} --no_tqdm', None))
+        out += [(f'{wide}_lr{lr}', [], f'python train_mle.py --loss sft --n_embd 384 --lr {lr} --seed {seed} --no_tqdm',
+                 None) for lr in (WIDE_LRS if seed == F.SEEDS[0] else (WIDE_LR,)) if lr]
         out += scored(t, TASK, seed, sft, 'rloo_small_b0.1', [f'{t}/rm_small'], f'{rloo} --reward {t}/rm_small --init {sft}')
+        if WIDE_LR is None:
+            continue
+        wide += f'_lr{WIDE_LR}'
         out += [(f'{t}/score_wide_bon_{split}', [wide, f'{t}/rm'], f'python eval.py score --ref {wide} --task {TASK} '
                  f'--split {split} --seed {seed} {F.SCORE} {wide} --best_of {F.BEST_OF} --rm {t}/rm',
                  (TASK, seed, 'wide_bon', split)) for split in ('val', 'test')]
