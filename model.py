@@ -455,12 +455,17 @@ def prepare_out_dir(out_dir, resume=False, overwrite=False):
 
 def begin_run(args, model, optimizer, stage, rank=0, world=1, **resolved):
     """A training run's out_dir: refuse to write over another run (rank 0), restore the model and optimiser on
-    --resume, write the resolved flags to config.json (rank 0). Returns (the resumed checkpoint or None, config)."""
+    --resume (a finished run exits here), write the resolved flags to config.json (rank 0). Returns (the resumed
+    checkpoint or None, config)."""
     if rank == 0:
         prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     ck = None
     if args.resume:
         ck = load_checkpoint(args.out_dir, stages=[stage])
+        if ck['step'] >= resolved['max_iters']:  # a finished run stays exactly as it is
+            if rank == 0:
+                print(f"{args.out_dir} has run all {resolved['max_iters']} steps: nothing to resume")
+            sys.exit(0)
         model.load_state_dict(ck['model'])
         optimizer.load_state_dict(ck['optimizer'])
     config = {**vars(args), **resolved, 'world_size': world}

@@ -213,11 +213,11 @@ def main(all_jobs, res, doc=__doc__, resolve=None):
                 while True:
                     if time.time() > deadline:
                         return
-                    ready = [j for j in todo if all(done(d, res, recs.get(d)) for d in j[1])]
                     blocked = [j for j in todo if any(d in failed for d in j[1])]
                     for j in blocked:  # a failed dependency: the job cannot run
                         todo.remove(j)
                         failed.add(j[0])
+                    ready = [j for j in todo if all(done(d, res, recs.get(d)) for d in j[1])]
                     if ready:
                         job = ready[0]
                         todo.remove(job)

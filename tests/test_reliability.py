@@ -107,6 +107,15 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path):
 
 
 @pytest.mark.parametrize('stage', list(STAGES))
+def test_resuming_a_finished_run_does_nothing(world, tmp_path, stage):
+    args = [a.format(**world) for a in STAGES[stage]] + ['--no_tqdm', '--out_dir', str(tmp_path / 'run')]
+    run(*args)
+    before = open(tmp_path / 'run' / 'ckpt.pt', 'rb').read()
+    r = run(*args, '--resume')  # an SFT and an RM once crashed here, reading a val loss they never computed
+    assert 'nothing to resume' in r.stdout and open(tmp_path / 'run' / 'ckpt.pt', 'rb').read() == before
+
+
+@pytest.mark.parametrize('stage', list(STAGES))
 def test_a_killed_run_resumes_to_the_same_checkpoint(world, tmp_path, stage):
     args = [a.format(**world) for a in STAGES[stage]] + ['--eval_interval', '2', '--no_tqdm']
     straight = str(tmp_path / 'straight')
