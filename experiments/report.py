@@ -567,9 +567,9 @@ def hypothesis_md(rows, summ, key, file, methods, paper, pairs):
         return ''
     with open(os.path.join(RES, f'{key}_summary.json'), 'w') as f:
         json.dump(summ, f, indent=1)
+    shown = {t: v for t, v in summ.items() if t in figs}
     return '\n\n'.join([''.join(f'![{key} {t}](results/{file}_{t}.png)\n' for t in figs),
-                        markdown(rows, {t: v for t, v in summ.items() if t in figs}, methods, paper),
-                        diffs_md(summ, pairs, methods)])
+                        markdown(rows, shown, methods, paper), diffs_md(shown, pairs, methods)])
 
 
 if __name__ == '__main__':
