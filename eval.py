@@ -434,8 +434,8 @@ def label(args):
 def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args):
     """Two samples per prompt (or the first and the human continuation, --pair human) and their gold rewards,
     prompts in a seeded order, each prompt used up to --max_per_prompt times (pass r over the prompts comes
-    before pass r+1), until n pairs are kept; with --drop_ties a pair whose gold rewards tie is drawn but not kept. The labeller's coin is drawn here too,
-    one per pair, so the labels can wait for tau."""
+    before pass r+1), until n pairs are kept; with --drop_ties a pair whose gold rewards tie is drawn but not
+    kept. The labeller's coin is drawn here too, one per pair, so the labels can wait for tau."""
     prompts, refs, ref_mask = M.get_prompts(policy.cfg.vocab_size, split, task['prompt_len'], task['completion_len'])
     order = pick(prompts.size(0), 0, seed, f"{flag} ({split} prompts)").repeat(args.max_per_prompt)
     bs = args.batch_size // 2  # pairs per sampling call: both samples of a prompt in one batch

@@ -13,6 +13,10 @@ protocol and checkpoints (experiments/frontier.py; its SFT, pairs and RM are reu
                4000 pairs and RLOO against each of the two RMs, with the frontier's settings; named wide_*, scored
                against the wide SFT (KL to it), and its best-of-N by the frontier's RM gives its SFT point
 
+The two learning rates not chosen are jobs in the list that no score needs, so the runner skips them; they were
+run with the same commands (python train_mle.py --loss sft --n_embd 384 --lr LR --seed 1337), logs in
+results/size/logs/seed1337_sft_wide_lr<LR>.jsonl.
+
 The pairs are samples of the SFT-sized policy: for the wide policy they are slightly off-policy, which H4
 (experiments/hypotheses.py) found to matter little on sentiment.
 
