@@ -87,7 +87,8 @@ def read(task, seed, run, split):
 
 def choose(val_rows, sft_row, budget=BUDGET):
     """The protocol: the candidate (SFT included) with the best val gold reward among those within the budget."""
-    return max([r for r in val_rows if r['kl'] <= budget] + [sft_row], key=lambda r: r['gold_reward'])
+    trained = [r for r in val_rows if r['method'] != 'human' and r['kl'] <= budget]  # human rows have no KL
+    return max(trained + [sft_row], key=lambda r: r['gold_reward'])
 
 
 def resolve(cmd):
@@ -97,7 +98,10 @@ def resolve(cmd):
     spec = cmd.split('CHOSEN:')[1].split()[0]
     task, seed, run = spec.split(':')
     sft = next(r for r in read(task, int(seed), 'bon', 'val') if r['best_of'] == 1)
-    return cmd.replace(f'CHOSEN:{spec}', choose(read(task, int(seed), run, 'val'), sft)['path'])
+    path = choose(read(task, int(seed), run, 'val'), sft)['path']
+    if not os.path.exists(path):  # a retrained run would not be the one its val records chose from
+        raise ValueError(f"{path} is gone: delete {F.record_path(RES, task, seed, run, 'val')} to redo the run")
+    return cmd.replace(f'CHOSEN:{spec}', path)
 
 
 if __name__ == '__main__':

@@ -152,7 +152,11 @@ def records(eval_json, task, seed, run, split):
 def run_job(name, cmd, rec, log, res, resolve=None):
     """Run one job; resolve(cmd), if given, fills in what is only known once the job's dependencies are done."""
     os.makedirs(name, exist_ok=True)
-    cmd = resolve(cmd) if resolve else cmd
+    try:
+        cmd = resolve(cmd) if resolve else cmd
+    except ValueError as e:
+        log(f'FAILED {name}: {e}')
+        return False
     if cmd.startswith('python train_'):  # a killed run continues from its last checkpoint
         cmd += f' --out_dir {name} ' + ('--resume' if os.path.exists(f'{name}/ckpt.pt') else '--overwrite')
     if rec:
