@@ -401,6 +401,7 @@ def de_plot(points, task):
                 color=COLORS[method], lw=2.2, marker='o', ms=4, label=label)
     ax.set_xscale('log')
     ax.set_xticks(DE.NS, [str(n) for n in DE.NS])
+    ax.minorticks_off()
     ax.set_xlabel('informative (untied) preference pairs N')
     ax.set_ylabel(f'test gold reward, val-chosen within KL <= {DE.BUDGET} nats')
     seeds = sorted({s for m in c.values() for n in m.values() for s in n}, key=SEEDS.index)
@@ -447,6 +448,73 @@ def de_markdown(points, tables):
     return '\n'.join(L)
 
 
+def de_fallbacks(rows, budget=DE.BUDGET):
+    """{task: {method: {N: [why, ...]}}}, one entry per seed whose trained run the budget could not use: 'over' when
+    every snapshot was already past the budget on val (so SFT was chosen), 'flat' when no snapshot got past a
+    third of it (the run barely moved from SFT)."""
+    val = [r for r in rows if r['split'] == 'val' and r['method'] != 'human']
+    sft = {(r['task'], r['seed']): r for r in val if r['method'] == 'best_of_n' and r['best_of'] == 1}
+    runs = {}
+    for r in val:
+        if r['method'] in DE_METHODS and r['method'] != 'best_of_n':
+            runs.setdefault((r['task'], r['method'], int(r['setting'][1:]), r['seed']), []).append(r)
+    out = {}
+    for (task, method, n, seed), rs in runs.items():
+        kls = [r['kl'] for r in rs]
+        if min(kls) > budget and DE.choose(rs, sft[task, seed], budget) is sft[task, seed]:
+            why = 'over'
+        elif max(kls) < budget / 3:
+            why = 'flat'
+        else:
+            continue
+        out.setdefault(task, {}).setdefault(method, {}).setdefault(n, []).append(why)
+    return out
+
+
+def de_rm_acc():
+    """{(task, verifier, N): {seed: (held-out accuracy, step)}}: each N's RM at the step it kept (its best val
+    preference log-likelihood, --keep_best) and each N's DPO implicit reward at the end of training."""
+    acc = {}
+    for path in glob.glob(os.path.join(RES, 'data_efficiency', 'logs', 'seed*_*_*_n*.jsonl')):
+        m = re.fullmatch(r'seed(\d+)_([a-z]+)_(rm|dpo)_n(\d+)\.jsonl', os.path.basename(path))
+        if not m:  # RLOO's and online DPO's logs
+            continue
+        seed, task, kind, n = m.groups()
+        ev = [r for r in map(json.loads, open(path)) if 'val_pref_acc' in r]
+        r = max(ev, key=lambda r: r['val_pref_loglik']) if kind == 'rm' else ev[-1]
+        acc.setdefault((task, kind, int(n)), {})[int(seed)] = (r['val_pref_acc'], r['step'])
+    return acc
+
+
+def de_diagnosis_md(rows):
+    """Where the budget's choice could not use a run, and how well each N's verifier ranks held-out pairs."""
+    fb, acc = de_fallbacks(rows), de_rm_acc()
+    L = [f'Runs the {DE.BUDGET}-nat budget could not use, per seed: **over** = every snapshot already past the budget on '
+         f'val (so SFT was chosen), **flat** = no snapshot past {DE.BUDGET / 3:.1f} nats:', '',
+         '| task | method | ' + ' | '.join(f'N = {n}' for n in DE.NS) + ' |', '|---|---' + '|---' * len(DE.NS) + '|']
+    for task in TASKS:
+        for method, by_n in fb.get(task, {}).items():
+            cells = [', '.join(f'{w.count(k)} {k}' for k in ('over', 'flat') if k in w) for w in
+                     (by_n.get(n, []) for n in DE.NS)]
+            L.append(f'| {task} | {DE_METHODS[method]} | ' + ' | '.join(c or '' for c in cells) + ' |')
+    L += ['', 'Held-out preference accuracy (the 500 untied val pairs) of each N\'s verifiers, mean ± sd over seeds: the '
+          "RM at the step it kept (best val log-likelihood; the steps kept, per seed, after @) and DPO's implicit "
+          'reward at the end of training:', '', '| task | verifier | ' + ' | '.join(f'N = {n}' for n in DE.NS) + ' |',
+          '|---|---' + '|---' * len(DE.NS) + '|']
+    for task in TASKS:
+        for kind, label in (('rm', 'RM'), ('dpo', "DPO's implicit reward")):
+            cells = []
+            for n in DE.NS:
+                v = acc.get((task, kind, n), {})
+                seeds = sorted(v, key=SEEDS.index)
+                m, sd = mean_sd([v[s][0] for s in seeds]) if v else (None, None)
+                cells.append('-' if not v else f'{m:.3f} ± {sd:.3f}' +
+                             (' @' + '/'.join(str(v[s][1]) for s in seeds) if kind == 'rm' else ''))
+            if any(c != '-' for c in cells):
+                L.append(f'| {task} | {label} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(L)
+
+
 def write_section(md, name):
     readme = os.path.join(ROOT, 'README.md')
     text = open(readme).read()
@@ -473,6 +541,8 @@ VERDICTS = (
      ('rloo', 'dpo_human'), 'sentiment', 'gap'),
     ('H5', "the global RM generalises better (true, restates the question)",
      "held-out accuracy: global RM - DPO's implicit reward (4000 pairs)", 'h5', ('rm', 'dpo_b0.1'), 'sentiment', 'gap'),
+    ('H5', "the same with few pairs", "the same at 500 pairs (data-efficiency sweep: the RM at its kept step)", 'h5',
+     ('rm_n500', 'dpo_n500'), 'sentiment', 'gap'),
     ('H6', "a gap where verifying is simpler", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'sentiment', 'gap'),
     ('H6', "a small verifier suffices", 'RLOO on a scratch RM of 1/8 the policy size - DPO', 'size',
      ('rloo_small', 'dpo'), 'sentiment', 'gap'),
@@ -496,7 +566,8 @@ def paired(summ, task, a, b, budget):
 
 
 def verdict_md(summaries, budget=10):
-    acc = verifier_acc()
+    acc = {**verifier_acc(), **{(t, f'{kind}_n{n}'): {s: a for s, (a, _) in v.items()}
+                                for (t, kind, n), v in de_rm_acc().items()}}
     L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict |',
          '|---|---|---|---|---|---|---|']
     for h, claim, what, source, (a, b), task, predicted in VERDICTS:
@@ -540,7 +611,7 @@ def main():
                                           for n, v in c.items()} for m, c in pc.items()} for t, pc in points.items()},
                        'multipliers': tables}, f, indent=1)
     md = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n' for t in figs),
-                       de_markdown(points, tables)])
+                       de_markdown(points, tables), de_diagnosis_md(load('data_efficiency'))])
     write_section(md, 'data_efficiency')
     print(md)
 

@@ -149,3 +149,27 @@ def test_best_of_n_points_are_chosen_on_val_per_reranker():
     assert pts['t']['best_of_n'][250][1]['name'] == 'sft+bo4@rm_n250' and pts['t']['best_of_n'][250][1]['split'] == 'test'
     assert pts['t']['best_of_n_dpo'][250][1]['gold_reward'] == -0.1  # its own reranker's pick, test numbers
     assert pts['t']['dpo'][250][1]['name'] == 'dpo_n250/step_62'
+
+
+def test_runs_the_budget_could_not_use_are_named():
+    def row(method, n, seed, kl, gold, best_of=None):
+        return {'task': 't', 'seed': seed, 'split': 'val', 'method': method, 'setting': None if best_of else f'n{n}',
+                'kl': kl, 'gold_reward': gold, 'best_of': best_of, 'name': f'{method}{n}/{kl}', 'path': str(kl)}
+    rows = [row('best_of_n', None, s, 0.0, 0.1, best_of=1) for s in (1, 2)]
+    rows += [row('dpo', 250, 1, 12.0, 0.5), row('dpo', 250, 1, 20.0, 0.6),  # past 10 nats from the first snapshot
+             row('dpo', 250, 2, 4.0, 0.0), row('dpo', 250, 2, 12.0, 0.5),   # one inside: SFT chosen, but not 'over'
+             row('rloo', 250, 1, 1.0, 0.2), row('rloo', 250, 1, 3.0, 0.3),  # never past 10/3 nats
+             row('rloo', 250, 2, 4.0, 0.3)]
+    fb = report.de_fallbacks(rows, budget=10)
+    assert fb == {'t': {'dpo': {250: ['over']}, 'rloo': {250: ['flat']}}}
+
+
+def test_the_rm_is_read_at_the_step_it_kept_and_dpo_at_its_end(tmp_path, monkeypatch):
+    logs = tmp_path / 'data_efficiency' / 'logs'
+    logs.mkdir(parents=True)
+    ev = [{'step': 50, 'val_pref_loglik': -0.69, 'val_pref_acc': 0.52}, {'step': 100, 'loss': 0.3},
+          {'step': 150, 'val_pref_loglik': -0.80, 'val_pref_acc': 0.60}]
+    for name in ('seed1_sentiment_rm_n500', 'seed1_sentiment_dpo_n500', 'seed1_sentiment_rloo_n500'):
+        (logs / f'{name}.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in ev))
+    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    assert report.de_rm_acc() == {('sentiment', 'rm', 500): {1: (0.52, 50)}, ('sentiment', 'dpo', 500): {1: (0.60, 150)}}
