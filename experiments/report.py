@@ -565,27 +565,66 @@ def paired(summ, task, a, b, budget):
     return {s: pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb}
 
 
-def verdict_md(summaries, budget=10):
+def gold_at_kl(run_rows, sft, kl):
+    """The gold reward along one run (SFT at 0 nats, then its snapshots in step order) where its KL first reaches
+    kl, linear between the two points around it; None if it never does."""
+    pts = [(0.0, sft['gold_reward'])] + [(r['kl'], r['gold_reward']) for r in sorted(run_rows, key=lambda r: r['step'])]
+    if kl == 0:
+        return sft['gold_reward']
+    for (k0, g0), (k1, g1) in zip(pts, pts[1:]):
+        if min(k0, k1) <= kl <= max(k0, k1) and k0 != k1:
+            return g0 + (kl - k0) / (k1 - k0) * (g1 - g0)
+    return None
+
+
+def matched(summ, rows, task, a, b, budget):
+    """{seed: a's chosen test gold - b's test gold at a's KL}, b read along the run of its own chosen point (its
+    only run when it chose SFT): the same comparison with the KL offset between the two picks taken out."""
+    out = {}
+    for s, pa in summ.get(task, {}).get(a, {}).get(budget, {}).items():
+        pb = summ[task].get(b, {}).get(budget, {}).get(s)
+        test = [r for r in rows if r['task'] == task and r['seed'] == s and r['split'] == 'test']
+        runs = sorted({r['run'] for r in test if r['method'] == b})
+        if not pb or not runs:
+            continue
+        run = pb['run'] if pb['run'] in runs else runs[0] if len(runs) == 1 else None
+        g = run and gold_at_kl([r for r in test if r['run'] == run and r['method'] == b], sft_row(test), pa['kl'])
+        if g is not None:
+            out[s] = pa['gold_reward'] - g
+    return out
+
+
+def diff_md(d):
+    m, sd = mean_sd(d)
+    return f'{m:+.3f} ± {sd:.3f} ({sum(x > 0 for x in d)}/{len(d)} > 0)'
+
+
+def verdict_md(summaries, sources=None, budget=10):
+    """sources: {summary key: the rows it was made from}, for the matched-KL column."""
     acc = {**verifier_acc(), **{(t, f'{kind}_n{n}'): {s: a for s, (a, _) in v.items()}
                                 for (t, kind, n), v in de_rm_acc().items()}}
-    L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict |',
-         '|---|---|---|---|---|---|---|']
+    sources = sources or {}
+    L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict | '
+         "the same at matched KL: b read at a's KL |", '|---|---|---|---|---|---|---|---|']
     for h, claim, what, source, (a, b), task, predicted in VERDICTS:
+        at_kl = lambda k: matched(summaries.get(k, {}), sources.get(k, []), task, a, b, budget)  # noqa: E731
         if source == 'h5':
             pa, pb = acc.get((task, a), {}), acc.get((task, b), {})
-            d = [pa[s] - pb[s] for s in pa if s in pb]
+            d, dm = [pa[s] - pb[s] for s in pa if s in pb], []
         elif source == 'growth':  # per seed, the wide policy's difference minus the SFT-sized policy's
             wide, base = (paired(summaries.get(k, {}), task, a, b, budget) for k in ('size_wide', 'size'))
             d = [wide[s] - base[s] for s in wide if s in base]
+            wide, base = at_kl('size_wide'), at_kl('size')
+            dm = [wide[s] - base[s] for s in wide if s in base]
         else:
             d = list(paired(summaries.get(source, {}), task, a, b, budget).values())
+            dm = list(at_kl(source).values())
         if len(d) < 3:
-            L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run | - | pending |')
+            L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run | - | pending | - |')
             continue
-        m, sd = mean_sd(d)
         got = pattern(d)
-        L.append(f'| {h} | {claim} | {what} | {task} | {m:+.3f} ± {sd:.3f} ({sum(x > 0 for x in d)}/{len(d)} > 0) | '
-                 f'{got} | {"agrees" if got == predicted else "disagrees"} |')
+        L.append(f'| {h} | {claim} | {what} | {task} | {diff_md(d)} | {got} | '
+                 f'{"agrees" if got == predicted else "disagrees"} | {f"{diff_md(dm)}, {pattern(dm)}" if dm else "-"} |')
     return '\n'.join(L)
 
 
@@ -616,17 +655,17 @@ def main():
     print(md)
 
     hyp = rows + load('hypotheses') + load('size')
-    summaries = {'frontier': summ,
-                 'h2': summarise([r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')], ('rloo', 'dpo'))}
+    sources = {'frontier': rows, 'h2': [r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')]}
+    summaries = {'frontier': summ, 'h2': summarise(sources['h2'], ('rloo', 'dpo'))}
     wide = wide_rows(hyp)
     for key, file, runs, methods, paper, pairs in HYPOTHESES:
-        h = [r for r in (wide if key == 'size_wide' else hyp) if r['run'] in runs]
+        h = sources[key] = [r for r in (wide if key == 'size_wide' else hyp) if r['run'] in runs]
         summaries[key] = summarise(h, methods)
         md = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
         write_section(md, key)
         print(md)
     write_section(h2_md(rows), 'h2')
-    write_section(verdict_md(summaries), 'verdicts')
+    write_section(verdict_md(summaries, sources), 'verdicts')
 
 
 def hypothesis_md(rows, summ, key, file, methods, paper, pairs):

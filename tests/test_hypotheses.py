@@ -120,3 +120,27 @@ def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_diffe
     assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # growths 0.2, 0.3, 0.1
     row = next(line for line in table.splitlines() if 'scratch RM of 1/8' in line)
     assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # the SFT-sized differences 0.1, 0.2, 0.3
+
+
+def test_matched_kl_reads_the_other_run_at_the_picks_kl():
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import report
+
+    def row(run, method, step, kl, gold, best_of=None):
+        return {'task': 't', 'seed': 1, 'split': 'test', 'run': run, 'method': method, 'step': step, 'kl': kl,
+                'gold_reward': gold, 'best_of': best_of}
+    sft = row('bon', 'best_of_n', None, 0.0, 0.1, best_of=1)
+    dpo = [row('dpo_b0.1', 'dpo', 20, 8.0, 0.5), row('dpo_b0.1', 'dpo', 40, 12.0, 0.9),
+           row('dpo_b0.1', 'human', None, None, 0.3)]  # the human row of the run is not a point of its curve
+    assert report.gold_at_kl(dpo[:2], sft, 4.0) == pytest.approx(0.3)  # halfway from SFT to the first snapshot
+    assert report.gold_at_kl(dpo[:2], sft, 10.0) == pytest.approx(0.7)
+    assert report.gold_at_kl(dpo[:2], sft, 0.0) == 0.1 and report.gold_at_kl(dpo[:2], sft, 13.0) is None
+    summ = {'t': {'rloo': {10: {1: {'run': 'rloo_b0.1', 'gold_reward': 0.8, 'kl': 10.0}}},
+                  'dpo': {10: {1: {'run': 'dpo_b0.1', 'gold_reward': 0.5, 'kl': 8.0}}}}}
+    assert report.matched(summ, [sft] + dpo, 't', 'rloo', 'dpo', 10) == {1: pytest.approx(0.1)}  # not 0.3
+    # DPO chose SFT: its only run is read; with two runs and no pick among them there is nothing to read
+    summ['t']['dpo'][10][1] = {'run': 'bon', 'gold_reward': 0.1, 'kl': 0.0}
+    assert report.matched(summ, [sft] + dpo, 't', 'rloo', 'dpo', 10) == {1: pytest.approx(0.1)}
+    other = [dict(r, run='dpo_b0.03') for r in dpo]
+    assert report.matched(summ, [sft] + dpo + other, 't', 'rloo', 'dpo', 10) == {}
