@@ -515,6 +515,44 @@ def de_diagnosis_md(rows):
     return '\n'.join(L)
 
 
+H5_RERANKERS = {'rm_n500': 'RM, 500 pairs', 'rm_n4000': 'RM, 4000 pairs', 'dpo_n500': "DPO's implicit reward, 500 pairs",
+                'dpo_n4000': "DPO's implicit reward, 4000 pairs"}
+
+
+def h5_best_of_n(rows, shown=(1, 4, 16, 64)):
+    """H5 with best-of-N: the test gold reward of the best of n SFT samples (the same samples for every reranker)
+    picked by each verifier of the data-efficiency sweep, against n; a figure per task and a table."""
+    L = ['Test gold reward of the best of n SFT samples by each verifier (the same 64 samples per prompt for all; '
+         'mean ± sd over seeds; n = 1 is SFT):', '', '| task | reranker | ' + ' | '.join(f'n = {n}' for n in shown) + ' |',
+         '|---|---' + '|---' * len(shown) + '|']
+    for task in TASKS:
+        test = [r for r in rows if r['task'] == task and r['split'] == 'test' and r['method'] == 'best_of_n']
+        curves = {rk: {} for rk in H5_RERANKERS}  # reranker: {n: {seed: gold}}
+        for r in test:
+            rk = os.path.basename(r['rm'] or '')
+            if rk in curves:
+                curves[rk].setdefault(r['best_of'], {})[r['seed']] = r['gold_reward']
+        if not any(curves.values()):
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for (rk, label), color in zip(H5_RERANKERS.items(), ('C1', 'C3', 'C7', 'C0')):
+            ns = sorted(curves[rk])
+            for seed in {s for v in curves[rk].values() for s in v}:
+                pts = [(n, curves[rk][n][seed]) for n in ns if seed in curves[rk][n]]
+                ax.plot(*zip(*pts), color=color, lw=0.6, alpha=0.35)
+            ax.plot(ns, [statistics.mean(curves[rk][n].values()) for n in ns], color=color, lw=2.2, marker='o', ms=4,
+                    ls='-' if rk.endswith('4000') else '--', label=label)
+            cells = [f'{mean_sd(list(curves[rk][n].values()))[0]:+.3f} ± {mean_sd(list(curves[rk][n].values()))[1]:.3f}'
+                     if n in curves[rk] else '-' for n in shown]
+            L.append(f'| {task} | {label} | ' + ' | '.join(cells) + ' |')
+        ax.set_xscale('log', base=2)
+        ax.set_xlabel('n, samples per prompt (best-of-n)')
+        ax.set_ylabel('test gold reward')
+        seeds = sorted({s for c in curves.values() for v in c.values() for s in v}, key=SEEDS.index)
+        save_fig(fig, ax, f'h5_best_of_n_{task}.png', task, seeds)
+    return '\n'.join(L)
+
+
 def write_section(md, name):
     readme = os.path.join(ROOT, 'README.md')
     text = open(readme).read()
@@ -652,6 +690,10 @@ def main():
     md = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n' for t in figs),
                        de_markdown(points, tables), de_diagnosis_md(load('data_efficiency'))])
     write_section(md, 'data_efficiency')
+    print(md)
+    md = h5_best_of_n(load('data_efficiency'))
+    write_section(''.join(f'![h5 best-of-n {t}](results/h5_best_of_n_{t}.png)\n' for t in TASKS
+                          if os.path.exists(os.path.join(RES, f'h5_best_of_n_{t}.png'))) + '\n' + md, 'h5_bon')
     print(md)
 
     hyp = rows + load('hypotheses') + load('size')

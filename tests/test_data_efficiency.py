@@ -173,3 +173,16 @@ def test_the_rm_is_read_at_the_step_it_kept_and_dpo_at_its_end(tmp_path, monkeyp
         (logs / f'{name}.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in ev))
     monkeypatch.setattr(report, 'RES', str(tmp_path))
     assert report.de_rm_acc() == {('sentiment', 'rm', 500): {1: (0.52, 50)}, ('sentiment', 'dpo', 500): {1: (0.60, 150)}}
+
+
+def test_h5_best_of_n_reads_each_rerankers_picks_on_the_same_samples(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    rows = [{'task': 'sentiment', 'seed': s, 'split': 'test', 'method': 'best_of_n', 'rm': f'out/x/{rk}', 'best_of': n,
+             'gold_reward': g + 0.01 * s} for s in (1, 2) for rk, n, g in
+            (('rm_n4000', 1, 0.0), ('rm_n4000', 64, 0.4), ('dpo_n4000', 1, 0.0), ('dpo_n4000', 64, 0.2),
+             ('rm_n8000', 64, 0.9))]  # a reranker the table does not show
+    md = report.h5_best_of_n(rows + [dict(rows[1], split='val', gold_reward=5.0)], shown=(1, 64))
+    assert '| sentiment | RM, 4000 pairs | +0.015 ± 0.007 | +0.415 ± 0.007 |' in md
+    assert "| sentiment | DPO's implicit reward, 4000 pairs | +0.015 ± 0.007 | +0.215 ± 0.007 |" in md
+    assert '| sentiment | RM, 500 pairs | - | - |' in md and '0.9' not in md
+    assert (tmp_path / 'h5_best_of_n_sentiment.png').exists()
