@@ -460,6 +460,8 @@ def de_fallbacks(rows, budget=DE.BUDGET):
             runs.setdefault((r['task'], r['method'], int(r['setting'][1:]), r['seed']), []).append(r)
     out = {}
     for (task, method, n, seed), rs in runs.items():
+        if (task, seed) not in sft:  # a sweep in progress: no best-of-N records yet, so no SFT point
+            continue
         kls = [r['kl'] for r in rs]
         if min(kls) > budget and DE.choose(rs, sft[task, seed], budget) is sft[task, seed]:
             why = 'over'
