@@ -94,9 +94,10 @@ def test_several_rms_rerank_the_same_samples(tmp_path):
 # ---- the test checkpoint is chosen on val, SFT included
 
 def test_the_test_checkpoint_is_the_val_best_within_the_budget():
-    sft = {'name': 'sft+bo1', 'kl': 0.0, 'gold_reward': 0.1, 'path': 'sft'}
-    val = [{'name': 'a', 'kl': 4.0, 'gold_reward': 0.3, 'path': 'a'},
-           {'name': 'b', 'kl': 12.0, 'gold_reward': 0.9, 'path': 'b'}]
+    sft = {'name': 'sft+bo1', 'method': 'best_of_n', 'kl': 0.0, 'gold_reward': 0.1, 'path': 'sft'}
+    val = [{'name': 'a', 'method': 'dpo', 'kl': 4.0, 'gold_reward': 0.3, 'path': 'a'},
+           {'name': 'b', 'method': 'dpo', 'kl': 12.0, 'gold_reward': 0.9, 'path': 'b'},
+           {'name': 'human', 'method': 'human', 'kl': None, 'gold_reward': 2.0, 'path': None}]  # never a candidate
     assert DE.choose(val, sft, budget=10)['path'] == 'a'
     assert DE.choose(val, sft, budget=20)['path'] == 'b'
     assert DE.choose(val, sft, budget=3)['path'] == 'sft'
