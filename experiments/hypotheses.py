@@ -40,15 +40,20 @@ def scored(t, task, seed, sft, name, deps, cmd):
          f'--seed {seed} {F.SCORE} SNAPSHOTS:{t}/{name}', (task, seed, name, split)) for split in ('val', 'test')]
 
 
+def rloo(seed, lr=F.LR, every=25):
+    """The frontier's RLOO at beta 0.1 (200 steps); the reward and the policy to start from are added."""
+    return (f'python train_rl.py --algo rloo --beta 0.1 --lr {lr} --max_iters 200 --eval_interval {every} '
+            f'--seed {seed} --no_tqdm --snapshots')
+
+
 def jobs():
     """The frontier's jobs that these depend on (skipped when done), then H1's, H4's and H3's, each seed-major."""
     h1, h4, h3 = [], [], []
     for seed in F.SEEDS:
         for task in F.TASKS:
             t, sft = f'{F.OUT}/seed{seed}/{task}', f'{F.OUT}/seed{seed}/sft'
-            h1 += scored(t, task, seed, sft, 'rloo_local_b0.1', [f'{t}/dpo_b0.1'], f'python train_rl.py --algo rloo '
-                         f'--reward {t}/dpo_b0.1 --init {sft} --beta 0.1 --max_iters 200 --eval_interval 25 '
-                         f'--seed {seed} --no_tqdm --snapshots')
+            h1 += scored(t, task, seed, sft, 'rloo_local_b0.1', [f'{t}/dpo_b0.1'], f'{rloo(seed)} --reward {t}/dpo_b0.1 '
+                         f'--init {sft}')
             if task == 'sentiment':
                 h1 += scored(t, task, seed, sft, 'dpo_dense_b0.1', [f'{t}/label'], f'python train_mle.py --loss dpo '
                              f'--prefs {t}/prefs.pt --ref {sft} --beta 0.1 --lr {F.LR} --epochs 3 --eval_interval 21 '

@@ -324,7 +324,7 @@ def de_points(rows):
     for r in rows:
         if r['split'] == 'test' and r['method'] in DE_METHODS and r['method'] != 'best_of_n':
             out.setdefault(r['task'], {}).setdefault(r['method'], {}).setdefault(int(r['setting'][1:]), {})[r['seed']] = r
-    for task, seed in {(r['task'], r['seed']) for r in rows if r['method'] == 'best_of_n'}:
+    for task, seed in sorted({(r['task'], r['seed']) for r in rows if r['method'] == 'best_of_n'}):
         bon = {s: [r for r in rows if r['task'] == task and r['seed'] == seed and r['split'] == s and
                    r['method'] == 'best_of_n'] for s in ('val', 'test')}
         if not bon['test']:
@@ -385,6 +385,15 @@ def de_table(points, task, n_boot=2000):
     return out
 
 
+def plot_seeds(ax, curve, color, label, **kw):
+    """curve {x: {seed: y}}: a thin line per seed and a bold one for the seed mean."""
+    xs = sorted(curve)
+    for seed in sorted({s for v in curve.values() for s in v}):
+        ax.plot(*zip(*[(x, curve[x][seed]) for x in xs if seed in curve[x]]), color=color, lw=0.6, alpha=0.35)
+    ax.plot(xs, [statistics.mean(curve[x].values()) for x in xs], color=color, lw=2.2, marker='o', ms=4, label=label,
+            **kw)
+
+
 def de_plot(points, task):
     c = points.get(task)
     if not c:
@@ -393,12 +402,8 @@ def de_plot(points, task):
     for method, label in DE_METHODS.items():
         if method not in c:
             continue
-        ns = sorted(c[method])
-        for s in sorted({s for n in ns for s in c[method][n]}):
-            pts = [(n, c[method][n][s]['gold_reward']) for n in ns if s in c[method][n]]
-            ax.plot(*zip(*pts), color=COLORS[method], lw=0.6, alpha=0.35)
-        ax.plot(ns, [statistics.mean(r['gold_reward'] for r in c[method][n].values()) for n in ns],
-                color=COLORS[method], lw=2.2, marker='o', ms=4, label=label)
+        plot_seeds(ax, {n: {s: r['gold_reward'] for s, r in v.items()} for n, v in c[method].items()},
+                   COLORS[method], label)
     ax.set_xscale('log')
     ax.set_xticks(DE.NS, [str(n) for n in DE.NS])
     ax.minorticks_off()
@@ -538,14 +543,9 @@ def h5_best_of_n(rows, shown=(1, 4, 16, 64)):
             continue
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for (rk, label), color in zip(H5_RERANKERS.items(), ('C1', 'C3', 'C7', 'C0')):
-            ns = sorted(curves[rk])
-            for seed in {s for v in curves[rk].values() for s in v}:
-                pts = [(n, curves[rk][n][seed]) for n in ns if seed in curves[rk][n]]
-                ax.plot(*zip(*pts), color=color, lw=0.6, alpha=0.35)
-            ax.plot(ns, [statistics.mean(curves[rk][n].values()) for n in ns], color=color, lw=2.2, marker='o', ms=4,
-                    ls='-' if rk.endswith('4000') else '--', label=label)
-            cells = [f'{mean_sd(list(curves[rk][n].values()))[0]:+.3f} ± {mean_sd(list(curves[rk][n].values()))[1]:.3f}'
-                     if n in curves[rk] else '-' for n in shown]
+            plot_seeds(ax, curves[rk], color, label, ls='-' if rk.endswith('4000') else '--')
+            cells = ['{:+.3f} ± {:.3f}'.format(*mean_sd(list(curves[rk][n].values()))) if n in curves[rk] else '-'
+                     for n in shown]
             L.append(f'| {task} | {label} | ' + ' | '.join(cells) + ' |')
         ax.set_xscale('log', base=2)
         ax.set_xlabel('n, samples per prompt (best-of-n)')
@@ -660,7 +660,8 @@ def verdict_md(summaries, sources=None, budget=10):
             d = list(paired(summaries.get(source, {}), task, a, b, budget).values())
             dm = list(at_kl(source).values())
         if len(d) < 3:
-            L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run | - | pending | - |')
+            so_far = ': ' + ', '.join(f'{x:+.3f}' for x in d) if d else ''
+            L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run{so_far} | - | pending | - |')
             continue
         got = pattern(d)
         L.append(f'| {h} | {claim} | {what} | {task} | {diff_md(d)} | {got} | '

@@ -32,20 +32,13 @@ experiments/report.py draws them with the frontier's DPO and RLOO curves.
 import os
 
 import frontier as F
-from hypotheses import scored
+from hypotheses import rloo, scored
 
 RES = 'results/size'
 TASK = 'sentiment'
 WIDE_LRS = (0.002, 0.001, 0.0005)  # the wide SFT's learning rates tried on seed 1337; final val loss 4.61, 4.33,
 WIDE_LR = 0.001                    # 4.40 (the SFT-sized policy at its 2e-3: 4.48)
-
-
 WIDE_FT_LR = F.LR / 2  # DPO's and RLOO's lr on the wide policy
-
-
-def rloo(seed, lr=F.LR, every=25):
-    return (f'python train_rl.py --algo rloo --beta 0.1 --lr {lr} --max_iters 200 --eval_interval {every} '
-            f'--seed {seed} --no_tqdm --snapshots')
 
 
 def jobs():
