@@ -59,9 +59,12 @@ H3_METHODS = {'rloo': 'RLOO (RM + RL)', 'odpo_sft': 'online DPO, SFT sampler', '
 H3_PAPER = {t: 'paper: more epochs do not close the gap' for t in TASKS}
 # RM size against policy size (sentiment): RLOO against a scratch RM of 1/8 the policy's size, from the SFT policy
 # and from one twice as wide (its runs are named wide_*; read with the wide_ dropped, against the wide SFT)
+# The SFT-sized policy's DPO is also seen every 1/6 epoch (H1's dense run), as a control for the wide DPO's denser
+# snapshots (every 31 steps against 63)
 SIZE_RUNS = ('dpo_b0.1', 'rloo_b0.1', 'bon', 'rloo_small_b0.1')
 SIZE_METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO, RM from SFT (2.6M)', 'best_of_n': 'best-of-N (RM from SFT)',
                 'rloo_small': 'RLOO, scratch RM (0.31M)'}
+SIZE_BASE_METHODS = {'dpo': SIZE_METHODS['dpo'], 'dpo_dense': 'DPO, a snapshot every 1/6 epoch', **SIZE_METHODS}
 SIZE_PAPER = {t: 'paper: a small verifier suffices where verifying is simpler' for t in TASKS}
 SIZE_WIDE_PAPER = {t: 'policy twice as wide (8.7M), same RMs and pairs; paper: the gap grows' for t in TASKS}
 # (README section and summary file, figure file, runs, methods (the new one last), claims, paired differences)
@@ -71,7 +74,8 @@ HYPOTHESES = (('h1', 'h1_isomorphism', H1_RUNS, H1_METHODS, H1_PAPER,
                (('dpo_human', 'dpo'), ('rloo', 'dpo_human'))),
               ('h3', 'h3_epochs', ('dpo_b0.1', 'dpo_e6_b0.1', 'dpo_e12_b0.1', 'odpo_sft_b0.1', 'rloo_b0.1', 'bon'),
                H3_METHODS, H3_PAPER, (('dpo_e12', 'dpo'), ('rloo', 'dpo_e12'))),
-              ('size', 'size_base', SIZE_RUNS, SIZE_METHODS, SIZE_PAPER, (('rloo', 'dpo'), ('rloo_small', 'dpo'))),
+              ('size', 'size_base', SIZE_RUNS + ('dpo_dense_b0.1',), SIZE_BASE_METHODS, SIZE_PAPER,
+               (('rloo', 'dpo'), ('rloo_small', 'dpo'), ('rloo_small', 'dpo_dense'))),
               ('size_wide', 'size_wide', SIZE_RUNS, SIZE_METHODS, SIZE_WIDE_PAPER, (('rloo', 'dpo'), ('rloo_small', 'dpo'))))
 
 
@@ -567,7 +571,7 @@ def write_section(md, name):
 
 # The verdict table: one row per claim, the paired difference over seeds at KL <= 10 nats (H5: held-out accuracy).
 # (hypothesis, the paper's claim, what is measured here, summary it comes from, (a, b): a - b, task, the claim's
-# prediction: 'gap' (a above b) or 'level')
+# prediction: 'gap' (a above b) or 'level'). Growth: (a, b, b on the SFT-sized policy), a - b wide minus SFT-sized.
 VERDICTS = (
     ('H1', "isomorphic classes: RM + RL lands where DPO lands", "RLOO on DPO's implicit reward - DPO (a snapshot "
      "every 1/6 epoch)", 'h1', ('rloo_local', 'dpo_dense'), 'sentiment', 'level'),
@@ -587,7 +591,9 @@ VERDICTS = (
     ('H6', "a small verifier suffices", 'RLOO on a scratch RM of 1/8 the policy size - DPO', 'size',
      ('rloo_small', 'dpo'), 'sentiment', 'gap'),
     ('H6', "the gap grows with the policy, the verifier fixed", '(RLOO on the scratch RM - DPO): policy twice as wide - '
-     'SFT-sized', 'growth', ('rloo_small', 'dpo'), 'sentiment', 'gap'),
+     'SFT-sized', 'growth', ('rloo_small', 'dpo', 'dpo'), 'sentiment', 'gap'),
+    ('H6', "the same, DPO seen as often", "the same, the SFT-sized DPO with a snapshot every 1/6 epoch (the wide DPO's "
+     "every 1/4)", 'growth', ('rloo_small', 'dpo', 'dpo_dense'), 'sentiment', 'gap'),
     ('H6', "no gap with two-token outputs", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'short', 'level'),
     ('H6', "no gap when the verifier must know the answer", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'),
      'overlap', 'level'))
@@ -646,19 +652,21 @@ def verdict_md(summaries, sources=None, budget=10):
     sources = sources or {}
     L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict | '
          "the same at matched KL: b read at a's KL |", '|---|---|---|---|---|---|---|---|']
-    for h, claim, what, source, (a, b), task, predicted in VERDICTS:
-        at_kl = lambda k: matched(summaries.get(k, {}), sources.get(k, []), task, a, b, budget)  # noqa: E731
+    for h, claim, what, source, (a, b, *b_base), task, predicted in VERDICTS:
+        at_kl = lambda k, b: matched(summaries.get(k, {}), sources.get(k, []), task, a, b, budget)  # noqa: E731
         if source == 'h5':
             pa, pb = acc.get((task, a), {}), acc.get((task, b), {})
             d, dm = [pa[s] - pb[s] for s in pa if s in pb], []
         elif source == 'growth':  # per seed, the wide policy's difference minus the SFT-sized policy's
-            wide, base = (paired(summaries.get(k, {}), task, a, b, budget) for k in ('size_wide', 'size'))
+            b_base, = b_base
+            wide, base = paired(summaries.get('size_wide', {}), task, a, b, budget), \
+                paired(summaries.get('size', {}), task, a, b_base, budget)
             d = [wide[s] - base[s] for s in wide if s in base]
-            wide, base = at_kl('size_wide'), at_kl('size')
+            wide, base = at_kl('size_wide', b), at_kl('size', b_base)
             dm = [wide[s] - base[s] for s in wide if s in base]
         else:
             d = list(paired(summaries.get(source, {}), task, a, b, budget).values())
-            dm = list(at_kl(source).values())
+            dm = list(at_kl(source, b).values())
         if len(d) < 3:
             so_far = ': ' + ', '.join(f'{x:+.3f}' for x in d) if d else ''
             L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run{so_far} | - | pending | - |')
