@@ -37,7 +37,8 @@ BUDGETS = (3, 10, 30)
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
 COLORS = {'dpo': 'C0', 'odpo_sft': 'C2', 'odpo_dpo': 'C4', 'rloo': 'C3', 'best_of_n': 'C1', 'rloo_local': 'C5',
-          'best_of_n_dpo': 'C7', 'dpo_human': 'C8', 'dpo_e6': 'C9', 'dpo_e12': 'C6', 'rloo_small': 'navy', 'dpo_dense': 'skyblue'}
+          'best_of_n_dpo': 'C7', 'dpo_human': 'C8', 'dpo_e6': 'C9', 'dpo_e12': 'C6', 'rloo_small': 'navy', 'dpo_dense': 'skyblue',
+          'dpo_own': 'teal'}
 PAPER = {'sentiment': 'paper: RM + RL above offline DPO at every KL (verifying is simpler than generating)',
          'short': 'paper: no gap, curves level (two-token outputs, no horizon)',
          'overlap': 'paper: no gap, curves level (the verifier must know the answer)'}
@@ -65,6 +66,8 @@ SIZE_RUNS = ('dpo_b0.1', 'rloo_b0.1', 'bon', 'rloo_small_b0.1')
 SIZE_METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO, RM from SFT (2.6M)', 'best_of_n': 'best-of-N (RM from SFT)',
                 'rloo_small': 'RLOO, scratch RM (0.31M)'}
 SIZE_BASE_METHODS = {'dpo': SIZE_METHODS['dpo'], 'dpo_dense': 'DPO, a snapshot every 1/6 epoch', **SIZE_METHODS}
+# the wide policy's DPO also on pairs of its own samples (the frontier's pairs are the SFT-sized policy's)
+SIZE_WIDE_METHODS = {'dpo': SIZE_METHODS['dpo'], 'dpo_own': "DPO, pairs of the wide SFT's own samples", **SIZE_METHODS}
 SIZE_PAPER = {t: 'paper: a small verifier suffices where verifying is simpler' for t in TASKS}
 SIZE_WIDE_PAPER = {t: 'policy twice as wide (8.7M), same RMs and pairs; paper: the gap grows' for t in TASKS}
 # (README section and summary file, figure file, runs, methods (the new one last), claims, paired differences)
@@ -76,7 +79,8 @@ HYPOTHESES = (('h1', 'h1_isomorphism', H1_RUNS, H1_METHODS, H1_PAPER,
                H3_METHODS, H3_PAPER, (('dpo_e12', 'dpo'), ('rloo', 'dpo_e12'))),
               ('size', 'size_base', SIZE_RUNS + ('dpo_dense_b0.1',), SIZE_BASE_METHODS, SIZE_PAPER,
                (('rloo', 'dpo'), ('rloo_small', 'dpo'), ('rloo_small', 'dpo_dense'))),
-              ('size_wide', 'size_wide', SIZE_RUNS, SIZE_METHODS, SIZE_WIDE_PAPER, (('rloo', 'dpo'), ('rloo_small', 'dpo'))))
+              ('size_wide', 'size_wide', SIZE_RUNS + ('dpo_own_b0.1',), SIZE_WIDE_METHODS, SIZE_WIDE_PAPER,
+               (('rloo', 'dpo'), ('rloo_small', 'dpo'), ('dpo_own', 'dpo'), ('rloo_small', 'dpo_own'))))
 
 
 def wide_rows(rows):
