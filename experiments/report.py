@@ -598,6 +598,8 @@ VERDICTS = (
      'SFT-sized', 'growth', ('rloo_small', 'dpo', 'dpo'), 'sentiment', 'gap'),
     ('H6', "the same, DPO seen as often", "the same, the SFT-sized DPO with a snapshot every 1/6 epoch (the wide DPO's "
      "every 1/4)", 'growth', ('rloo_small', 'dpo', 'dpo_dense'), 'sentiment', 'gap'),
+    ('H6', "the same, on-policy pairs", "the same, the wide DPO on pairs of the wide SFT's own samples", 'growth',
+     ('rloo_small', 'dpo_own', 'dpo'), 'sentiment', 'gap'),
     ('H6', "no gap with two-token outputs", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'short', 'level'),
     ('H6', "no gap when the verifier must know the answer", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'),
      'overlap', 'level'))
