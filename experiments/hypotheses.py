@@ -46,6 +46,12 @@ def rloo(seed, lr=F.LR, every=25):
             f'--seed {seed} --no_tqdm --snapshots')
 
 
+def dpo(seed, prefs, ref, lr=F.LR, epochs=3, every=63):
+    """The frontier's DPO at beta 0.1 (a snapshot every half epoch of 3 by default) on the given pairs and reference."""
+    return (f'python train_mle.py --loss dpo --prefs {prefs} --ref {ref} --beta 0.1 --lr {lr} --epochs {epochs} '
+            f'--eval_interval {every} --seed {seed} --no_tqdm --snapshots')
+
+
 def jobs():
     """The frontier's jobs that these depend on (skipped when done), then H1's, H4's and H3's, each seed-major."""
     h1, h4, h3 = [], [], []
@@ -55,19 +61,15 @@ def jobs():
             h1 += scored(t, task, seed, sft, 'rloo_local_b0.1', [f'{t}/dpo_b0.1'], f'{rloo(seed)} --reward {t}/dpo_b0.1 '
                          f'--init {sft}')
             if task == 'sentiment':
-                h1 += scored(t, task, seed, sft, 'dpo_dense_b0.1', [f'{t}/label'], f'python train_mle.py --loss dpo '
-                             f'--prefs {t}/prefs.pt --ref {sft} --beta 0.1 --lr {F.LR} --epochs 3 --eval_interval 21 '
-                             f'--seed {seed} --no_tqdm --snapshots')
+                h1 += scored(t, task, seed, sft, 'dpo_dense_b0.1', [f'{t}/label'], dpo(seed, f'{t}/prefs.pt', sft,
+                                                                                      every=21))
             h4.append((f'{t}/label_human', [sft], f'python eval.py label --policy {sft} --task {task} --seed {seed} '
                        f'{F.PAIRS} --pair human --out {t}/prefs_human.pt --json {RES}/labels_human_{task}_seed{seed}.json',
                        None))
-            h4 += scored(t, task, seed, sft, 'dpo_human_b0.1', [f'{t}/label_human'], f'python train_mle.py --loss dpo '
-                         f'--prefs {t}/prefs_human.pt --ref {sft} --beta 0.1 --lr {F.LR} --epochs 3 --eval_interval 63 '
-                         f'--seed {seed} --no_tqdm --snapshots')
+            h4 += scored(t, task, seed, sft, 'dpo_human_b0.1', [f'{t}/label_human'], dpo(seed, f'{t}/prefs_human.pt', sft))
             for epochs in (6, 12) if task == 'sentiment' else ():  # the frontier's dpo_b0.1 is 3 epochs
-                h3 += scored(t, task, seed, sft, f'dpo_e{epochs}_b0.1', [f'{t}/label'], f'python train_mle.py --loss dpo '
-                             f'--prefs {t}/prefs.pt --ref {sft} --beta 0.1 --lr {F.LR} --epochs {epochs} '
-                             f'--eval_interval 63 --seed {seed} --no_tqdm --snapshots')
+                h3 += scored(t, task, seed, sft, f'dpo_e{epochs}_b0.1', [f'{t}/label'],
+                             dpo(seed, f'{t}/prefs.pt', sft, epochs=epochs))
     h1 += h4 + h3
     return F.after_frontier(h1)
 

@@ -658,15 +658,16 @@ def verdict_md(summaries, sources=None, budget=10):
     sources = sources or {}
     L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict | '
          "the same at matched KL: b read at a's KL |", '|---|---|---|---|---|---|---|---|']
-    for h, claim, what, source, (a, b, *b_base), task, predicted in VERDICTS:
+    for h, claim, what, source, pair, task, predicted in VERDICTS:
+        a, b = pair[:2]
         at_kl = lambda k, b: matched(summaries.get(k, {}), sources.get(k, []), task, a, b, budget)  # noqa: E731
         if source == 'h5':
             pa, pb = acc.get((task, a), {}), acc.get((task, b), {})
             d, dm = [pa[s] - pb[s] for s in pa if s in pb], []
         elif source == 'growth':  # per seed, the wide policy's difference minus the SFT-sized policy's
-            b_base, = b_base
-            wide, base = paired(summaries.get('size_wide', {}), task, a, b, budget), \
-                paired(summaries.get('size', {}), task, a, b_base, budget)
+            b_base = pair[2]
+            wide = paired(summaries.get('size_wide', {}), task, a, b, budget)
+            base = paired(summaries.get('size', {}), task, a, b_base, budget)
             d = [wide[s] - base[s] for s in wide if s in base]
             wide, base = at_kl('size_wide', b), at_kl('size', b_base)
             dm = [wide[s] - base[s] for s in wide if s in base]

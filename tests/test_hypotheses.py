@@ -112,14 +112,17 @@ def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_diffe
                                                         ('rloo_small_b0.1', 'rloo_small'), ('rloo_small_b0.1', 'human')]
     assert report.sft_row(wide)['gold_reward'] == 0.1  # the wide SFT is the wide runs' KL-0 candidate
     # the verdict on growth: per seed, (RLOO - DPO) on the wide policy minus (RLOO - DPO) on the SFT-sized one
-    summ = lambda rloo, dpo, dense=(): {'sentiment': {m: {10: {s: {'gold_reward': g} for s, g in zip((1337, 1, 2), v)}}
-                                                      for m, v in (('rloo_small', rloo), ('dpo', dpo), ('dpo_dense', dense))}}
+    summ = lambda rloo, dpo, other=(): {'sentiment': {m: {10: {s: {'gold_reward': g} for s, g in zip((1337, 1, 2), v)}}
+                                                      for m, v in (('rloo_small', rloo), ('dpo', dpo),
+                                                                   ('dpo_dense', other), ('dpo_own', other))}}
     table = report.verdict_md({'size': summ((0.3, 0.4, 0.5), (0.2, 0.2, 0.2), (0.3, 0.3, 0.3)),
-                               'size_wide': summ((0.6, 0.7, 0.5), (0.3, 0.2, 0.1))})
+                               'size_wide': summ((0.6, 0.7, 0.5), (0.3, 0.2, 0.1), (0.6, 0.7, 0.5))})
     row = next(line for line in table.splitlines() if 'twice as wide' in line)
     assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # growths 0.2, 0.3, 0.1
     row = next(line for line in table.splitlines() if 'DPO seen as often' in line)  # the SFT-sized DPO's dense run
     assert '+0.300 ± 0.100 (3/3 > 0) | gap | agrees' in row  # wide 0.3, 0.5, 0.4 minus SFT-sized 0, 0.1, 0.2
+    row = next(line for line in table.splitlines() if 'on-policy pairs' in line)  # the wide DPO on its own samples
+    assert '-0.200 ± 0.100 (0/3 > 0) | reverse gap | disagrees' in row  # wide 0, 0, 0 minus SFT-sized 0.1, 0.2, 0.3
     row = next(line for line in table.splitlines() if 'scratch RM of 1/8' in line)
     assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # the SFT-sized differences 0.1, 0.2, 0.3
 
