@@ -24,6 +24,7 @@ import os
 import random
 import re
 import statistics
+import zlib
 
 import matplotlib
 matplotlib.use('Agg')
@@ -33,6 +34,8 @@ from frontier import ROOT, SEEDS, TASKS  # noqa: E402  (the sweep's own seeds an
 import data_efficiency as DE  # noqa: E402
 
 RES = os.path.join(ROOT, 'results')
+TEMPLATE = os.path.join(ROOT, 'experiments', 'report_template.md')
+REPORT = os.path.join(ROOT, 'REPORT.md')
 BUDGETS = (3, 10, 30)
 METHODS = {'dpo': 'DPO (offline)', 'odpo_sft': 'online DPO, SFT sampler', 'odpo_dpo': 'online DPO, DPO sampler',
            'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N (RM)'}
@@ -151,12 +154,13 @@ def plot(rows, task, methods=METHODS, file='frontier'):
                 pts = [r for r in test if r['seed'] == s and r['run'] == run and r['method'] == method]
                 pts = sorted(pts, key=lambda r: (r['best_of'] or 0, r['step'] or 0))
                 curves.append([(r['kl'], r['gold_reward']) for r in pts])
-                ax.plot(*zip(*curves[-1]), color=COLORS[method], lw=0.6, alpha=0.35)
+                ax.plot(*zip(*curves[-1]), color=color(method), lw=0.6, alpha=0.35)
             n = min(len(c) for c in curves)  # the seed mean, point by point (the same snapshots in every seed)
             mean = [tuple(statistics.mean(c[i][j] for c in curves) for j in (0, 1)) for i in range(n)]
-            ax.plot(*zip(*mean), color=COLORS[method], lw=2.2, ls='-' if k == 0 else '--', marker='o', ms=3,
-                    label=f"{label}" + (f" ({run.rsplit('_', 1)[1].replace('b', 'beta ')})" if method != 'best_of_n'
-                                        else ' (KL: the bound log N - (N-1)/N)'))
+            ax.plot(*zip(*mean), color=color(method), lw=2.2, ls='-' if k == 0 else '--', marker='o', ms=3,
+                    label=label if method not in COLORS else f"{label}" + (
+                        f" ({run.rsplit('_', 1)[1].replace('b', 'beta ')})" if method != 'best_of_n'
+                        else ' (KL: the bound log N - (N-1)/N)'))
     sft = [sft_row([r for r in test if r['seed'] == s]) for s in seeds]
     ax.plot([0], [statistics.mean(r['gold_reward'] for r in sft)], 'k*', ms=12, label='SFT', zorder=5)
     human = next(r for r in test if r['method'] == 'human')
@@ -563,14 +567,31 @@ def h5_best_of_n(rows, shown=(1, 4, 16, 64)):
     return '\n'.join(L)
 
 
-def write_section(md, name):
-    readme = os.path.join(ROOT, 'README.md')
-    text = open(readme).read()
-    begin, end = f'<!-- {name}:begin (made by experiments/report.py) -->', f'<!-- {name}:end -->'
-    if begin in text:
+def fill_markers(text, blocks):
+    """Put blocks[NAME] between <!-- NAME:begin (made by experiments/report.py) --> and <!-- NAME:end -->."""
+    for name, md in blocks.items():
+        begin, end = f'<!-- {name}:begin (made by experiments/report.py) -->', f'<!-- {name}:end -->'
         text = re.sub(re.escape(begin) + '.*?' + re.escape(end), lambda _: f'{begin}\n{md}\n{end}', text, flags=re.S)
-        with open(readme, 'w') as f:
-            f.write(text)
+    return text
+
+
+def write_atomic(path, text):
+    with open(path + '.tmp', 'w') as f:
+        f.write(text)
+    os.replace(path + '.tmp', path)
+
+
+def fill(text, ctx):
+    """{{name arg ...|spec}}: ctx[name] (called with the args if it is a function), formatted with spec; a pair
+    (mean, sd) reads 'mean ± sd'."""
+    def one(m):
+        expr, _, spec = m.group(1).partition('|')
+        name, *args = expr.split()
+        v = ctx[name](*args) if callable(ctx[name]) else ctx[name]
+        if isinstance(v, tuple):
+            return f'{v[0]:{spec}} ± {v[1]:{spec.lstrip("+")}}'
+        return format(v, spec) if spec else str(v)
+    return re.sub(r'\{\{(.+?)\}\}', one, text)
 
 
 # The verdict table: one row per claim, the paired difference over seeds at KL <= 10 nats (H5: held-out accuracy).
@@ -651,13 +672,12 @@ def diff_md(d):
     return f'{m:+.3f} ± {sd:.3f} ({sum(x > 0 for x in d)}/{len(d)} > 0)'
 
 
-def verdict_md(summaries, sources=None, budget=10):
-    """sources: {summary key: the rows it was made from}, for the matched-KL column."""
+def verdict_rows(summaries, sources=None, budget=10):
+    """One dict per VERDICTS row: its fields, d (the per-seed differences) and dm (the same at matched KL)."""
     acc = {**verifier_acc(), **{(t, f'{kind}_n{n}'): {s: a for s, (a, _) in v.items()}
                                 for (t, kind, n), v in de_rm_acc().items()}}
     sources = sources or {}
-    L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict | '
-         "the same at matched KL: b read at a's KL |", '|---|---|---|---|---|---|---|---|']
+    out = []
     for h, claim, what, source, pair, task, predicted in VERDICTS:
         a, b = pair[:2]
         at_kl = lambda k, b: matched(summaries.get(k, {}), sources.get(k, []), task, a, b, budget)  # noqa: E731
@@ -674,14 +694,146 @@ def verdict_md(summaries, sources=None, budget=10):
         else:
             d = list(paired(summaries.get(source, {}), task, a, b, budget).values())
             dm = list(at_kl(source, b).values())
+        out.append(dict(h=h, claim=claim, what=what, task=task, predicted=predicted, d=d, dm=dm,
+                        got=pattern(d) if len(d) >= 3 else None, got_m=pattern(dm) if len(dm) > 1 else None))
+    return out
+
+
+def verdict_md(summaries, sources=None, budget=10, rows=None):
+    """sources: {summary key: the rows it was made from}, for the matched-KL column."""
+    L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict | '
+         "the same at matched KL: b read at a's KL |", '|---|---|---|---|---|---|---|---|']
+    for v in rows or verdict_rows(summaries, sources, budget):
+        h, claim, what, task, d, dm, got = v['h'], v['claim'], v['what'], v['task'], v['d'], v['dm'], v['got']
         if len(d) < 3:
             so_far = ': ' + ', '.join(f'{x:+.3f}' for x in d) if d else ''
             L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run{so_far} | - | pending | - |')
             continue
-        got = pattern(d)
         L.append(f'| {h} | {claim} | {what} | {task} | {diff_md(d)} | {got} | '
-                 f'{"agrees" if got == predicted else "disagrees"} | {f"{diff_md(dm)}, {pattern(dm)}" if dm else "-"} |')
+                 f'{"agrees" if got == v["predicted"] else "disagrees"} | {f"{diff_md(dm)}, {pattern(dm)}" if dm else "-"} |')
     return '\n'.join(L)
+
+
+def matched_sentence(vrows):
+    """What the matched-KL column changes, in words, from the verdict rows themselves."""
+    changed = [v for v in vrows if v['got'] and v['got_m'] and v['got'] != v['got_m']]
+    if not changed:
+        return 'It changes no pattern.'
+    return (f'It changes the pattern of {len(changed)} row{"s" * (len(changed) > 1)}: ' +
+            '; '.join(f"{v['h']} \"{v['claim']}\" ({v['task']}) goes from \"{v['got']}\" to \"{v['got_m']}\""
+                      for v in changed) + '. The verdict column stays on the rule, as fixed.')
+
+
+def headline_md(rows, summ, budget=10):
+    """README's headline: sentiment within the budget, SFT and three methods, and RLOO - DPO on every task."""
+    seeds = seeds_of(rows, 'sentiment')
+    cell = lambda xs: '{:+.3f} ± {:.3f}'.format(*mean_sd(xs))  # noqa: E731
+    sft = [sft_row([r for r in rows if r['task'] == 'sentiment' and r['seed'] == s and r['split'] == 'test'])
+           for s in seeds]
+    L = [f'| what | task | gold reward on test prompts, checkpoint chosen on val within {budget} nats of SFT, mean ± sd '
+         f'over {len(seeds)} seeds | seeds where RLOO is ahead |', '|---|---|---|---|',
+         f"| SFT, the starting policy | sentiment | {cell([r['gold_reward'] for r in sft])} | |"]
+    for m, what in (('dpo', 'offline DPO'), ('rloo', 'reward model + RL (RLOO)'),
+                    ('best_of_n', 'best-of-N, ranked by the reward model')):
+        L.append(f"| {what} | sentiment | {cell([p['gold_reward'] for p in summ['sentiment'][m][budget].values()])} | |")
+    for task, what in (('sentiment', 'RLOO - DPO'), ('short', 'RLOO - DPO, control: no horizon (two-token outputs)'),
+                       ('overlap', 'RLOO - DPO, control: the verifier must know the answer')):
+        d = list(paired(summ, task, 'rloo', 'dpo', budget).values())
+        L.append(f'| {what} | {task} | {cell(d)} | {sum(x > 0 for x in d)} of {len(d)} |')
+    n = counts(rows)
+    return '\n'.join(L) + (f"\n\nSeeds {', '.join(map(str, seeds))}; each number is scored on {n['test']} test prompts x "
+                           f"{n['k']} samples, the checkpoint chosen on {n['val']} val prompts x {n['k']} samples "
+                           "(tables, figures and caveats: [REPORT.md](REPORT.md)).")
+
+
+def counts(rows):
+    """Prompts per split (the human reference's completions) and samples per prompt, from the records."""
+    n = {s: next(r['n_completions'] for r in rows if r['split'] == s and r['method'] == 'human') for s in ('val', 'test')}
+    k = {r['n_completions'] // n[r['split']] for r in rows if r['method'] == 'dpo'}
+    return {**n, 'k': k.pop() if len(k) == 1 else '/'.join(map(str, sorted(k)))}
+
+
+# Ablations: a method at a new setting, against the frontier's curves of the same task and seeds. Contract: the
+# records in results/ablations/<NAME>/*.jsonl, named and shaped as results/frontier/*.jsonl, with 'method' == NAME
+# (not one of METHODS) and 'setting' a free string (e.g. '--beta 0.3'); only the frontier's seeds are read.
+PALETTE = ('magenta', 'gold', 'lime', 'crimson', 'saddlebrown', 'indigo', 'darkkhaki', 'deeppink')
+
+
+def color(method):
+    """The registry's colour, or one of PALETTE (none of them the registry's) picked by the name itself."""
+    return COLORS.get(method) or PALETTE[zlib.crc32(method.encode()) % len(PALETTE)]
+
+
+def ablation_md(frontier_rows, name):
+    rows = [r for r in load(os.path.join('ablations', name)) if r['method'] == name]
+    keys = {(r['task'], r['seed']) for r in rows} & {(r['task'], r['seed']) for r in frontier_rows}
+    rows = [r for r in rows if (r['task'], r['seed']) in keys]
+    if not rows:
+        return ''
+    settings = sorted({str(r['setting']) for r in rows if r['setting']})
+    methods = {**METHODS, name: f"{name} ({', '.join(settings)})" if settings else name}
+    rows = [r for r in frontier_rows if (r['task'], r['seed']) in keys] + rows
+    summ = summarise(rows, methods)
+    figs = [t for t in TASKS if any(k[0] == t for k in keys) and plot(rows, t, methods, f'ablations/{name}/frontier')]
+    with open(os.path.join(RES, 'ablations', name, 'summary.json'), 'w') as f:
+        json.dump(summ, f, indent=1)
+    shown = {t: v for t, v in summ.items() if t in figs}
+    return '\n\n'.join([f'### {methods[name]}',
+                         ''.join(f'![{name} {t}](results/ablations/{name}/frontier_{t}.png)\n' for t in figs),
+                         markdown(rows, shown, methods), diffs_md(shown, ((name, 'dpo'), (name, 'rloo')), methods)])
+
+
+def ablations_md(frontier_rows):
+    names = sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(os.path.join(RES, 'ablations', '*', '')))
+    md = [m for m in (ablation_md(frontier_rows, n) for n in names) if m]
+    return '\n\n'.join(md) if md else 'None yet: `results/ablations/` holds no records.'
+
+
+def facts(rows, summaries, sources, vrows, points, de_rows):
+    """What the template's prose may quote: every value computed from the records. Helpers take strings (the
+    template's words): a summary key, task, methods, budget; the digits where they give a range 'lo-hi'."""
+    picks = lambda src, t, m, b: summaries[src][t][m][int(b)].values()  # noqa: E731
+    rng = lambda xs, nd: f'{min(xs):.{nd}f}-{max(xs):.{nd}f}' if f'{min(xs):.{nd}f}' != f'{max(xs):.{nd}f}' \
+        else f'{min(xs):.{nd}f}'  # noqa: E731
+    every = {'frontier': rows, 'hypotheses': load('hypotheses'), 'size': load('size')}
+
+    def run_pts(t, run, sweep='frontier'):  # {seed: the run's test snapshots in step order}
+        out = {}
+        for r in every[sweep]:
+            if r['task'] == t and r['run'] == run and r['split'] == 'test' and r['step'] is not None:
+                out.setdefault(r['seed'], []).append(r)
+        return {s: sorted(v, key=lambda r: r['step']) for s, v in out.items()}
+    de = lambda t, m, n: mean_sd([r['gold_reward'] for r in points[t][m][int(n)].values()])  # noqa: E731
+    acc_de = de_rm_acc()
+    acc = verifier_acc()
+    n = counts(rows)
+    timed = [line.rstrip('\n').split('\t') for line in open(os.path.join(RES, 'frontier', 'timings.tsv'))]
+    return {
+        'matched_sentence': matched_sentence(vrows), 'n_val': n['val'], 'n_test': n['test'], 'k': n['k'],
+        'seeds': ', '.join(map(str, seeds_of(rows, 'sentiment'))),
+        'cpu_hours': sum(float(x) for _, x in timed if x != 'unrecorded') / 3600,
+        'untimed': sum(x == 'unrecorded' for _, x in timed),
+        'g': lambda src, t, m, b: statistics.mean(p['gold_reward'] for p in picks(src, t, m, b)),
+        'gsd': lambda src, t, m, b: mean_sd([p['gold_reward'] for p in picks(src, t, m, b)]),
+        'kl': lambda src, t, m, b: statistics.mean(p['kl'] for p in picks(src, t, m, b)),
+        'klr': lambda src, t, m, b, nd: rng([p['kl'] for p in picks(src, t, m, b)], int(nd)),
+        'd': lambda src, t, a, b, bud: mean_sd(list(paired(summaries[src], t, a, b, int(bud)).values())),
+        'dn': lambda src, t, a, b, bud: '{}/{}'.format(sum(x > 0 for x in paired(summaries[src], t, a, b, int(bud)).values()),
+                                                     len(paired(summaries[src], t, a, b, int(bud)))),
+        'runmax': lambda t, run, nd, sweep='frontier': rng([max(r['kl'] for r in v) for v in run_pts(t, run, sweep).values()], int(nd)),
+        'rungold': lambda t, run, nd, sweep='frontier': rng([v[-1]['gold_reward'] for v in run_pts(t, run, sweep).values()], int(nd)),
+        'runend': lambda t, run, nd, sweep='frontier': rng([v[-1]['kl'] for v in run_pts(t, run, sweep).values()], int(nd)),
+        'first': lambda t, nd, *runs: rng([v[0]['kl'] for run in runs for v in run_pts(t, run).values()], int(nd)),
+        'vd': lambda i: mean_sd(vrows[int(i)]['d']), 'vdm': lambda i: mean_sd(vrows[int(i)]['dm']),
+        'vn': lambda i: f"{sum(x > 0 for x in vrows[int(i)]['d'])}/{len(vrows[int(i)]['d'])}",
+        'vnm': lambda i: f"{sum(x > 0 for x in vrows[int(i)]['dm'])}/{len(vrows[int(i)]['dm'])}",
+        'de': de, 'dem': lambda t, m, n: de(t, m, n)[0],
+        'deacc': lambda t, kind, n: mean_sd([a for a, _ in acc_de[t, kind, int(n)].values()]),
+        'deaccr': lambda t, kind, nd, *ns: rng([statistics.mean(a for a, _ in acc_de[t, kind, int(x)].values()) for x in ns], int(nd)),
+        'acc': lambda t, run: mean_sd(list(acc[t, run].values())),
+        'accr': lambda run, nd: rng([a for (t, r), v in acc.items() if r == run for a in v.values()], int(nd)),
+        'accs': lambda t, run: ' / '.join(f'{a:.3f}' for a in (acc[t, run][s] for s in SEEDS if s in acc[t, run])),
+    }
 
 
 def main():
@@ -690,14 +842,13 @@ def main():
     figs = [t for t in TASKS if plot(rows, t)]
     with open(os.path.join(RES, 'frontier_summary.json'), 'w') as f:
         json.dump(summ, f, indent=1)
-    md = '\n\n'.join([''.join(f'![frontier {t}](results/frontier_{t}.png)\n' for t in figs), markdown(rows, summ),
-                      diffs_md(summ), verifier_md(),
-                      'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT samples):\n\n' + labels_md(),
-                      words_md(summ), examples_md(rows, summ)])
-    write_section(md, 'frontier')
-    print(md)
+    blocks = {'frontier': '\n\n'.join([''.join(f'![frontier {t}](results/frontier_{t}.png)\n' for t in figs),
+                                        markdown(rows, summ), diffs_md(summ), verifier_md(),
+                                        'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT '
+                                        'samples):\n\n' + labels_md(), words_md(summ), examples_md(rows, summ)])}
 
-    points = de_points(load('data_efficiency'))
+    de_rows = load('data_efficiency')
+    points = de_points(de_rows)
     tables = {t: de_table(points, t) for t in TASKS}
     figs = [t for t in TASKS if de_plot(points, t)]
     if points:
@@ -705,14 +856,11 @@ def main():
             json.dump({'points': {t: {m: {n: {s: {k: r[k] for k in ('name', 'gold_reward', 'kl')} for s, r in v.items()}
                                           for n, v in c.items()} for m, c in pc.items()} for t, pc in points.items()},
                        'multipliers': tables}, f, indent=1)
-    md = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n' for t in figs),
-                       de_markdown(points, tables), de_diagnosis_md(load('data_efficiency'))])
-    write_section(md, 'data_efficiency')
-    print(md)
-    md = h5_best_of_n(load('data_efficiency'))
-    write_section(''.join(f'![h5 best-of-n {t}](results/h5_best_of_n_{t}.png)\n' for t in TASKS
-                          if os.path.exists(os.path.join(RES, f'h5_best_of_n_{t}.png'))) + '\n' + md, 'h5_bon')
-    print(md)
+    blocks['data_efficiency'] = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n'
+                                                      for t in figs), de_markdown(points, tables), de_diagnosis_md(de_rows)])
+    md = h5_best_of_n(de_rows)
+    blocks['h5_bon'] = ''.join(f'![h5 best-of-n {t}](results/h5_best_of_n_{t}.png)\n' for t in TASKS
+                               if os.path.exists(os.path.join(RES, f'h5_best_of_n_{t}.png'))) + '\n' + md
 
     hyp = rows + load('hypotheses') + load('size')
     sources = {'frontier': rows, 'h2': [r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')]}
@@ -721,11 +869,21 @@ def main():
     for key, file, runs, methods, paper, pairs in HYPOTHESES:
         h = sources[key] = [r for r in (wide if key == 'size_wide' else hyp) if r['run'] in runs]
         summaries[key] = summarise(h, methods)
-        md = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
-        write_section(md, key)
-        print(md)
-    write_section(h2_md(rows), 'h2')
-    write_section(verdict_md(summaries, sources), 'verdicts')
+        blocks[key] = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
+    blocks['h2'] = h2_md(rows)
+    vrows = verdict_rows(summaries, sources)
+    blocks['verdicts'] = verdict_md(summaries, sources, rows=vrows)
+    blocks['ablations'] = ablations_md(rows)
+
+    ctx = facts(rows, summaries, sources, vrows, points, de_rows)
+    write_atomic(REPORT, fill_markers(fill(open(TEMPLATE).read(), ctx), blocks))
+    readme = os.path.join(ROOT, 'README.md')
+    text = open(readme).read()
+    if '<!-- headline:begin (made by experiments/report.py) -->' in text:
+        new = fill_markers(text, {'headline': headline_md(rows, summ)})
+        if new != text:
+            write_atomic(readme, new)
+    print(f'wrote {os.path.relpath(REPORT, ROOT)}')
 
 
 def hypothesis_md(rows, summ, key, file, methods, paper, pairs):
