@@ -1,0 +1,57 @@
+"""experiments/report.py: the template's fields, the blocks between markers, and an ablation drawn without a
+registry entry."""
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'experiments'))
+pytest.importorskip('matplotlib')
+import report  # noqa: E402
+
+
+def test_fill_and_markers():
+    ctx = {'n': 607, 'g': lambda t, b: (0.5, 0.25) if t == 'x' else 0.125}
+    assert report.fill('{{n}} prompts, {{g x 10|+.2f}}, {{g y 3|.3f}}, seed{1337,1}', ctx) == \
+        '607 prompts, +0.50 ± 0.25, 0.125, seed{1337,1}'
+    with pytest.raises(KeyError):  # a field with no record behind it is an error, not a silent blank
+        report.fill('{{nothing}}', ctx)
+    text = 'a\n<!-- t:begin (made by experiments/report.py) -->\nold\n<!-- t:end -->\nb'
+    assert report.fill_markers(text, {'t': 'new'}) == 'a\n<!-- t:begin (made by experiments/report.py) -->\nnew\n<!-- t:end -->\nb'
+    assert report.fill_markers('no markers', {'t': 'new'}) == 'no markers'
+
+
+def row(method, run, name, split, kl, gold, step=None, best_of=None, seed=1337, setting=None):
+    return {'task': 'sentiment', 'seed': seed, 'method': method, 'setting': setting, 'run': run, 'name': name,
+            'split': split, 'gold_reward': gold, 'gold_reward_ci': 0.01, 'kl': kl, 'win_vs_human': 0.5,
+            'length': 24.0, 'eos_rate': 0.0, 'top_words': [], 'examples': [], 'step': step, 'best_of': best_of,
+            'n_completions': 610 if split == 'test' else 607}
+
+
+def test_ablation_drawn_and_tabled(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    frontier = []
+    for split in ('val', 'test'):
+        frontier += [row('human', 'bon', 'human_reference', split, None, 0.02),
+                     row('best_of_n', 'bon', 'sft+bo1', split, 0.0, 0.05, best_of=1),
+                     row('best_of_n', 'bon', 'sft+bo4', split, 1.3, 0.2, best_of=4)]
+        for method in ('dpo', 'rloo'):
+            frontier += [row(method, f'{method}_b0.1', f'{method}_b0.1/step_{s}', split, kl, g, step=s)
+                         for s, kl, g in ((50, 4.0, 0.2), (100, 8.0, 0.3 if method == 'dpo' else 0.5))]
+    name = 'dpo_hot'
+    assert name not in report.METHODS and name not in report.COLORS  # no registry entry
+    os.makedirs(tmp_path / 'ablations' / name)
+    for split in ('val', 'test'):
+        with open(tmp_path / 'ablations' / name / f'sentiment_seed1337_{name}_b0.3_{split}.jsonl', 'w') as f:
+            for s, kl, g in ((50, 2.5, 0.25), (100, 6.0, 0.4)):
+                f.write(json.dumps(row(name, f'{name}_b0.3', f'{name}_b0.3/step_{s}', split, kl, g, step=s,
+                                       setting='--beta 0.3')) + '\n')
+    md = report.ablations_md(frontier)
+    assert (tmp_path / 'ablations' / name / 'frontier_sentiment.png').stat().st_size > 0
+    assert f'![{name} sentiment](results/ablations/{name}/frontier_sentiment.png)' in md
+    line = next(x for x in md.splitlines() if x.startswith(f'| {name} (--beta 0.3) |'))
+    assert '+0.250 (KL 2.5)' in line and '+0.400 (KL 6.0)' in line  # chosen on val, within each budget
+    assert '| DPO (offline) |' in md and '| RLOO (RM + RL) |' in md  # beside the frontier's methods
+    assert report.color(name) not in report.COLORS.values() and report.color(name) == report.color(name)
+    assert json.load(open(tmp_path / 'ablations' / name / 'summary.json'))['sentiment'][name]['10']
