@@ -823,6 +823,24 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
         'runmax': lambda t, run, nd, sweep='frontier': rng([max(r['kl'] for r in v) for v in run_pts(t, run, sweep).values()], int(nd)),
         'rungold': lambda t, run, nd, sweep='frontier': rng([v[-1]['gold_reward'] for v in run_pts(t, run, sweep).values()], int(nd)),
         'runend': lambda t, run, nd, sweep='frontier': rng([v[-1]['kl'] for v in run_pts(t, run, sweep).values()], int(nd)),
+        'pick': lambda src, t, m, b, seed, field: summaries[src][t][m][int(b)][int(seed)][field],
+        'word': lambda src, t, m, b, seed, w: dict(summaries[src][t][m][int(b)][int(seed)]['top_words'])[w],
+        'sft': lambda t, field: statistics.mean(sft_row([r for r in rows if r['task'] == t and r['seed'] == s and
+                                                         r['split'] == 'test'])[field] for s in seeds_of(rows, t)),
+        'sftseed': lambda t, seed, field: sft_row([r for r in rows if r['task'] == t and r['seed'] == int(seed) and
+                                                   r['split'] == 'test'])[field],
+        'demo': lambda seed, policy, field: json.load(open(os.path.join(RES, f'run_sentiment_seed{seed}.json')))[
+            'policies'][policy][field],
+        'vpm': lambda i: vrows[int(i)]['got_m'],
+        'bon': lambda t, rk, n: mean_sd([r['gold_reward'] for r in de_rows if r['task'] == t and r['split'] == 'test'
+                                         and r['method'] == 'best_of_n' and r['best_of'] == int(n)
+                                         and os.path.basename(r['rm'] or '') == rk]),
+        'deaccm': lambda t, kind, n: statistics.mean(a for a, _ in acc_de[t, kind, int(n)].values()),
+        'rmfirst': lambda n_max: '{} of the {}'.format(
+            sum(st == min(x for v in acc_de.values() for _, x in v.values()) for (t, k, n), v in acc_de.items()
+                if k == 'rm' and n <= int(n_max) for _, st in v.values()),
+            sum(len(v) for (t, k, n), v in acc_de.items() if k == 'rm' and n <= int(n_max))),
+        'accseed': lambda t, run, seed: acc[t, run][int(seed)],
         'first': lambda t, nd, *runs: rng([v[0]['kl'] for run in runs for v in run_pts(t, run).values()], int(nd)),
         'vd': lambda i: mean_sd(vrows[int(i)]['d']), 'vdm': lambda i: mean_sd(vrows[int(i)]['dm']),
         'vn': lambda i: f"{sum(x > 0 for x in vrows[int(i)]['d'])}/{len(vrows[int(i)]['d'])}",
