@@ -841,6 +841,7 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                 if k == 'rm' and n <= int(n_max) for _, st in v.values()),
             sum(len(v) for (t, k, n), v in acc_de.items() if k == 'rm' and n <= int(n_max))),
         'accseed': lambda t, run, seed: acc[t, run][int(seed)],
+        'accm': lambda t, run: statistics.mean(acc[t, run].values()),
         'first': lambda t, nd, *runs: rng([v[0]['kl'] for run in runs for v in run_pts(t, run).values()], int(nd)),
         'vd': lambda i: mean_sd(vrows[int(i)]['d']), 'vdm': lambda i: mean_sd(vrows[int(i)]['dm']),
         'vn': lambda i: f"{sum(x > 0 for x in vrows[int(i)]['d'])}/{len(vrows[int(i)]['d'])}",
