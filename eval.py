@@ -8,6 +8,7 @@ gpt-4o judge (score), exactly, since here the verifier is a known function of th
   python eval.py prefs out/rm --prefs out/prefs.pt          # held-out preference likelihood (also a dpo run)
   python eval.py table out/eval*.json
   python eval.py plot out/eval*.json --out reward_kl.png
+  python eval.py frontier --val out/val_*.json --test out/test_*.json --out out/frontier.png   # choose on val
 
 Tasks (a gold verifier + a completion length; the dict travels inside every preference file and checkpoint):
   sentiment  VADER compound score of the completion text, in [-1, 1]; 24-token completions
@@ -40,7 +41,7 @@ OVERLAP_NOTE = ("overlap: the human reference completion is the verifier's answe
 CI = 'mean +- 1.96 * std / sqrt(n_prompts): normal approximation over per-prompt means, 95%'
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-sub = p.add_subparsers(dest='cmd', required=True, metavar='{label,score,prefs,table,plot}')
+sub = p.add_subparsers(dest='cmd', required=True, metavar='{label,score,prefs,table,plot,frontier}')
 
 
 def common(q):
@@ -108,10 +109,17 @@ q = sub.add_parser('plot', help='gold reward vs KL of one or more score JSON fil
 q.add_argument('files', nargs='+', help='JSON files written by eval.py score')
 q.add_argument('--out', default='reward_kl.png', help='the PNG to write')
 
+q = sub.add_parser('frontier', help='gold reward against KL along runs: the test curves (PNG) and, per KL budget, '
+                   'each method\'s checkpoint chosen on val and scored on test (markdown)')
+q.add_argument('--val', nargs='+', required=True, help='score JSONs of the checkpoints on the val prompts')
+q.add_argument('--test', nargs='+', required=True, help='score JSONs of the same checkpoints on the test prompts')
+q.add_argument('--budgets', type=float, nargs='+', default=[3, 10, 30], help='KL budgets, nats per completion')
+q.add_argument('--out', default='frontier.png', help='the PNG to write')
+
 
 def main(argv=None):
     args = p.parse_args(argv)
-    {'label': label, 'score': score, 'prefs': prefs, 'table': table, 'plot': plot}[args.cmd](args)
+    {'label': label, 'score': score, 'prefs': prefs, 'table': table, 'plot': plot, 'frontier': frontier}[args.cmd](args)
 
 
 # -----------------------------------------------------------------------------
@@ -759,6 +767,80 @@ def plot(args):
     fig.tight_layout()
     write_atomic(args.out, lambda tmp: fig.savefig(tmp, format='png', dpi=130))
     print(f"wrote {args.out}")
+
+
+def method_of(name, r):
+    """The curve a scored checkpoint belongs to: 'dpo/step_63' -> 'dpo', 'sft+bo4' -> 'best-of-N'."""
+    if r['stage'] == 'human':
+        return None
+    if 'best_of' in r['stage']:
+        return 'best-of-N'
+    return name.split('/')[0]
+
+
+def merged(paths):
+    """{name: row} over several score JSONs of one task and split (a checkpoint listed twice is the same)."""
+    runs = [read_score_json(path) for path in paths]
+    tasks, splits = {d['task']['name'] for d in runs}, {d['split'] for d in runs}
+    if len(tasks) > 1 or len(splits) > 1:
+        raise ValueError(f"{' '.join(paths)}: mixes tasks {sorted(tasks)} or splits {sorted(splits)}")
+    return {name: r for d in runs for name, r in d['policies'].items()}, runs[0]['task'], splits.pop()
+
+
+def frontier(args):
+    """Compare methods at matched KL, as the study does: for each budget B, a method's candidates are its
+    checkpoints and SFT itself (KL 0, where every curve starts); the one with the best val gold reward among
+    those with val KL <= B is chosen, and reported with its test numbers. Val chooses; test is only read."""
+    val, task, vs = merged(args.val)
+    test, _, ts = merged(args.test)
+    if (vs, ts) != ('val', 'test'):
+        raise ValueError(f"--val files are scored on {vs}, --test files on {ts}")
+    if set(val) != set(test):
+        raise ValueError(f"val and test score different checkpoints: {sorted(set(val) ^ set(test))}")
+    sft = [n for n, r in test.items() if r['stage'] == 'sft' and r['kl'] == 0]
+    if not sft:
+        raise ValueError("no SFT row (KL 0) among the scores: score the reference policy too")
+    curves = {}
+    for name, r in test.items():
+        method = method_of(name, r)
+        if method is not None and name != sft[0]:
+            curves.setdefault(method, []).append(name)
+    for names in curves.values():  # along the run: by step, or by N for best-of-N
+        names.sort(key=lambda n: (test[n].get('best_of') or 0, test[n].get('step') or 0))
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    s0 = test[sft[0]]
+    for k, (method, names) in enumerate(curves.items()):
+        pts = [s0] + [test[n] for n in names]
+        ax.plot([r['kl'] for r in pts], [r['gold_reward'] for r in pts], '-o' if method != 'best-of-N' else '--x',
+                color=f'C{k % 10}', label=method, ms=4)
+    ax.plot([0], [s0['gold_reward']], 'ks', label='SFT')
+    human = [r['gold_reward'] for r in test.values() if r['stage'] == 'human']
+    if human and task['name'] != 'overlap':
+        ax.axhline(human[0], color='gray', ls=':', lw=1, label='human continuation')
+    for b in args.budgets:
+        ax.axvline(b, color='gray', lw=0.5, alpha=0.5)
+    ax.set_xlabel('KL(pi || pi_SFT), nats per completion (test; best-of-N: the analytic bound)')
+    ax.set_ylabel(f"gold reward ({task['name']}, test prompts)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    write_atomic(args.out, lambda tmp: fig.savefig(tmp, format='png', dpi=130))
+
+    print(f"task {task['name']}: test gold reward of the checkpoint chosen on val within each KL budget "
+          f"(its test KL; SFT = {s0['gold_reward']:+.3f} at KL 0)\n")
+    print('| method | ' + ' | '.join(f'KL <= {b:g}' for b in args.budgets) + ' |')
+    print('|---|' + '---|' * len(args.budgets))
+    for method, names in curves.items():
+        cells = []
+        for b in args.budgets:
+            best = max((n for n in [sft[0]] + names if val[n]['kl'] <= b), key=lambda n: val[n]['gold_reward'])
+            r = test[best]
+            cells.append(f"{r['gold_reward']:+.3f} (KL {r['kl']:.1f}, {best})")
+        print(f'| {method} | ' + ' | '.join(cells) + ' |')
+    print(f"\nwrote {args.out}")
 
 
 if __name__ == '__main__':

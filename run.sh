@@ -1,55 +1,80 @@
 #!/usr/bin/env bash
-# The whole study in miniature on one task: SFT -> preference labels from the gold verifier -> reward model,
-# offline DPO (1 and 2 epochs), online DPO (SFT sampler and DPO sampler), RLOO -> gold evaluation and table.
-#   bash run.sh                 # CPU default, about 13.5 minutes on 2 quiet cores; results in out/
+# The main job: the study's argument at demo size, on one task and seed. SFT -> preference pairs labelled by the
+# gold verifier -> offline DPO, and a reward model then RLOO (RM + RL), and best-of-N by the RM; every snapshot
+# along training scored on val and test prompts; ends with gold reward against KL to SFT (a figure) and, per KL
+# budget, each method's val-chosen checkpoint scored on test (a table).
+#   bash run.sh                 # about 13 minutes on 2 CPU cores; results in out/demo
 #   bash run.sh tiny            # toy size, a few minutes; results in out/tiny (the end-to-end test)
 #   TASK=short bash run.sh      # another task (sentiment | short | overlap); SEED=1 another seed
-# A stage that finished (its 'done' marker exists) is reused when rerun; delete its directory to redo it.
+# The demo runs the study's own commands for DPO and RLOO at beta 0.1 (experiments/frontier.py), scored on 300
+# prompts instead of all of them. A stage that finished (its .done marker) is reused; delete it to redo the stage.
 set -euo pipefail
 cd "$(dirname "$0")"
 SIZE=${1:-default}
 TASK=${TASK:-sentiment}
 SEED=${SEED:-1337}
+PAIRS="--drop_ties --max_per_prompt 10 --agreement 0.93"  # untied pairs, labels 93% in line with the gold order
 if [ "$SIZE" = tiny ]; then
   OUT=${OUT:-out/tiny}
   SFT="--n_layer 2 --n_head 2 --n_embd 64 --max_iters 400 --lr 3e-3"
-  PAIRS="--n_pairs 2000 --n_val 200"; RM="--lr 3e-3 --epochs 3"; DPO="--lr 1e-3"
-  ODPO="--n_prompts 500 --k 4 --lr 1e-3"; RLOO="--max_iters 100 --lr 1e-3"; SCORE="--n_prompts 300"
+  PAIRS="$PAIRS --n_pairs 1000 --n_val 200"; RM="--lr 3e-3 --epochs 3"
+  DPO="--lr 1e-3 --epochs 2 --eval_interval 16"; RLOO="--lr 1e-3 --max_iters 100 --eval_interval 25"
+  BON=8; SCORE="--n_prompts 100 --samples 2"
 elif [ "$SIZE" = default ]; then
-  OUT=${OUT:-out}
-  SFT=""; PAIRS="--n_pairs 4000 --n_val 500"; RM=""; DPO=""; ODPO=""; RLOO=""; SCORE=""
+  OUT=${OUT:-out/demo}
+  SFT=""; PAIRS="$PAIRS --n_pairs 4000 --n_val 500"; RM=""
+  DPO="--lr 3e-4 --epochs 3 --eval_interval 31"; RLOO="--max_iters 200 --eval_interval 25"
+  BON=16; SCORE="--n_prompts 300 --samples 2"
 else
   echo "usage: bash run.sh [default|tiny]" >&2; exit 2
 fi
-COMMON="--seed $SEED --no_tqdm"
+COMMON="--seed $SEED --no_tqdm --overwrite"
 mkdir -p "$OUT"
-touch "$OUT/timings.txt"  # each stage's latest wall time, one line per stage
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # a failed stage takes the one beside it down too
 
-stage() {  # stage NAME COMMAND...: run once, time it, mark it done
+stage() {  # stage NAME COMMAND...: run once (output in OUT/NAME.log), time it, mark it done
   local name=$1; shift
   if [ -f "$OUT/$name.done" ]; then echo "== $name: done before, reused"; return; fi
   echo "== $name: $*"
   local t0=$SECONDS
-  "$@"
-  sed -i "/^$name /d" "$OUT/timings.txt"
-  echo "$name $((SECONDS - t0))s" | tee -a "$OUT/timings.txt"
-  touch "$OUT/$name.done"
+  "$@" > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log"; echo "!! $name failed: $OUT/$name.log" >&2; return 1; }
+  echo "$((SECONDS - t0))" > "$OUT/$name.done"
+  echo "== $name: done in $((SECONDS - t0)) s"
 }
 
-stage sft        python train_mle.py --loss sft --out_dir $OUT/sft --overwrite $COMMON $SFT
-stage label      python eval.py label --policy $OUT/sft --task $TASK --out $OUT/prefs_$TASK.pt --seed $SEED $PAIRS
-stage rm         python train_rm.py --prefs $OUT/prefs_$TASK.pt --init $OUT/sft --out_dir $OUT/rm --overwrite $COMMON $RM
-stage dpo        python train_mle.py --loss dpo --prefs $OUT/prefs_$TASK.pt --ref $OUT/sft --out_dir $OUT/dpo --overwrite $COMMON $DPO
-stage dpo2x      python train_mle.py --loss dpo --prefs $OUT/prefs_$TASK.pt --ref $OUT/sft --out_dir $OUT/dpo2x --epochs 2 --overwrite $COMMON $DPO
-stage odpo_sft   python train_rl.py --algo online_dpo --reward $OUT/rm --init $OUT/sft --out_dir $OUT/odpo_sft --overwrite $COMMON $ODPO
-stage odpo_dpo   python train_rl.py --algo online_dpo --reward $OUT/rm --init $OUT/dpo --ref $OUT/sft --out_dir $OUT/odpo_dpo --overwrite $COMMON $ODPO
-stage rloo       python train_rl.py --algo rloo --reward $OUT/rm --init $OUT/sft --out_dir $OUT/rloo --overwrite $COMMON $RLOO
-stage score      python eval.py score $OUT/sft $OUT/dpo $OUT/dpo2x $OUT/odpo_sft $OUT/odpo_dpo $OUT/rloo \
-                   --ref $OUT/sft --task $TASK --seed $SEED --json $OUT/eval_$TASK.json $SCORE
-python eval.py table $OUT/eval_$TASK.json
-echo "stage wall times:"; cat "$OUT/timings.txt"
+# 1. The reference policy, and preference pairs of its own samples labelled by the gold verifier (the "human").
+stage sft   python train_mle.py --loss sft --out_dir $OUT/sft $COMMON $SFT
+stage label python eval.py label --policy $OUT/sft --task $TASK --seed $SEED $PAIRS --out $OUT/prefs.pt
+
+# 2. The two routes from the same pairs, side by side with one thread each (on 2 cores, faster than one job at a
+#    time with two threads). Offline: DPO. Online: a Bradley-Terry RM, then RLOO against it with a KL penalty.
+export OMP_NUM_THREADS=1
+{ stage rm   python train_rm.py --prefs $OUT/prefs.pt --init $OUT/sft --out_dir $OUT/rm $COMMON $RM
+  stage rloo python train_rl.py --algo rloo --reward $OUT/rm --init $OUT/sft --beta 0.1 --out_dir $OUT/rloo \
+                 --snapshots $COMMON $RLOO; } & online=$!
+stage dpo   python train_mle.py --loss dpo --prefs $OUT/prefs.pt --ref $OUT/sft --beta 0.1 --out_dir $OUT/dpo \
+              --snapshots $COMMON $DPO & offline=$!
+wait $online; wait $offline
+
+# 3. Every snapshot, SFT, and best-of-N of SFT samples by the RM, scored by the gold verifier: val to choose, test
+#    to report.
+pids=()
+for split in val test; do
+  { stage score_$split python eval.py score $OUT/sft $OUT/dpo/step_*.pt $OUT/rloo/step_*.pt --ref $OUT/sft \
+                         --task $TASK --split $split --seed $SEED $SCORE --json $OUT/score_$split.json
+    stage bon_$split   python eval.py score $OUT/sft --best_of $BON --rm $OUT/rm --ref $OUT/sft \
+                         --task $TASK --split $split --seed $SEED $SCORE --json $OUT/bon_$split.json; } & pids+=($!)
+done
+for pid in "${pids[@]}"; do wait $pid; done
+
+# 4. The picture and the table: compare at matched KL, never at a single point.
+python eval.py frontier --val $OUT/score_val.json $OUT/bon_val.json --test $OUT/score_test.json $OUT/bon_test.json \
+  --out $OUT/frontier_$TASK.png | tee $OUT/table.md
+{ for f in "$OUT"/*.done; do printf '%s\t%s\n' "$(basename "$f" .done)" "$(cat "$f")"; done
+  printf 'total\t%s\nload\t%s\n' "$SECONDS" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; } > $OUT/timings.tsv
+echo; echo "wall seconds (total: this invocation; stages reused from an earlier one are not in it):"; cat $OUT/timings.tsv
 if [ "$SIZE" = default ]; then  # the committed copy the README quotes
-  mkdir -p results
-  cp $OUT/eval_$TASK.json results/run_${TASK}_seed$SEED.json
-  cp $OUT/timings.txt results/run_${TASK}_seed${SEED}_timings.txt
+  mkdir -p results/demo/${TASK}_seed$SEED
+  cp $OUT/frontier_$TASK.png results/demo/${TASK}_seed$SEED/frontier.png
+  cp $OUT/table.md $OUT/timings.tsv results/demo/${TASK}_seed$SEED/
 fi

@@ -8,6 +8,14 @@ snapshots along training; every snapshot scored on the val and the test prompts.
   python experiments/frontier.py                # everything not yet done, two one-thread jobs side by side
   python experiments/frontier.py --hours 1.8    # start no new job after 1.8 hours (then run it again)
   python experiments/frontier.py --dry          # list the jobs still to do and their commands
+  python experiments/frontier.py --dry --all    # every command of the sweep, done or not: what made the records
+
+One run at a new setting (an ablation), drawn over the committed frontier by experiments/report.py:
+  python experiments/frontier.py --ablate dpo_b0.1 --flags '--beta 0.3' --name dpo_beta0.3 --task sentiment --seed 1337
+trains the frontier's dpo_b0.1 command with '--beta 0.3' appended (argparse keeps the last value) into
+out/ablations/dpo_beta0.3/, scores its snapshots on val and test as the frontier does, and writes the records to
+results/ablations/dpo_beta0.3/ with the method 'dpo_beta0.3'. The SFT and labels it needs are the frontier's
+(rebuilt bitwise in a fresh clone, one thread each).
 
 Resumable: a finished job leaves a DONE file and is skipped; a killed training run continues with --resume. In
 a fresh clone (no out/), a scoring job whose records are already in results/ is done, and a training run is
@@ -18,6 +26,7 @@ checkpoint, to results/frontier/<task>_seed<seed>_<run>_<split>.jsonl. experimen
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,6 +87,25 @@ def jobs():
     return out
 
 
+def ablation(run, flags, name, task, seed):
+    """The frontier's run `run` of (task, seed) with `flags` appended to its command, trained into
+    out/ablations/NAME and scored on both splits exactly as the frontier's run is; its records carry method NAME."""
+    if not re.fullmatch(r'[A-Za-z0-9_.+-]+', name):
+        raise SystemExit(f'--name {name!r}: use letters, digits and _.+- only (it names a directory)')
+    t = f'{OUT}/seed{seed}/{task}'
+    frontier = {n: (deps, cmd) for n, deps, cmd, rec in jobs() if rec is None or n.startswith(f'{t}/score_{run}_')}
+    if f'{t}/{run}' not in frontier or not frontier[f'{t}/{run}'][1].startswith('python train_'):
+        runs = sorted({n.split('/')[-1] for n in frontier if n.startswith(t) and 'score' not in n} - {'label', 'rm'})
+        raise SystemExit(f'--ablate {run}: not a training run of the frontier; one of {", ".join(runs)}')
+    deps, cmd = frontier[f'{t}/{run}']
+    d = f'out/ablations/{name}/seed{seed}/{task}'
+    own = [(f'{d}/{name}', deps, f'{cmd} {flags}', None)]
+    for split in ('val', 'test'):
+        score = frontier[f'{t}/score_{run}_{split}'][1].replace(f'SNAPSHOTS:{t}/{run}', f'SNAPSHOTS:{d}/{name}')
+        own.append((f'{d}/score_{split}', [f'{d}/{name}'], score, (task, seed, name, split, name, flags.strip())))
+    return after_frontier(own)
+
+
 def after_frontier(own):
     """A sweep built on the frontier's checkpoints: the frontier's training jobs that `own` needs (and what those
     need; skipped when done), then `own`."""
@@ -94,7 +122,7 @@ def after_frontier(own):
 # The runner below is shared with experiments/data_efficiency.py: a sweep is its job list (checkpoints go to
 # each job's own dir) and its results dir (records, training logs, timings).
 
-def record_path(res, task, seed, run, split):
+def record_path(res, task, seed, run, split, *method_setting):
     return f'{res}/{task}_seed{seed}_{run}_{split}.jsonl'
 
 
@@ -128,13 +156,15 @@ def write_timings(all_jobs, res):
         f.writelines(f'{name}\t{seconds[name]}\n' for name, *_ in all_jobs if name in seconds)
 
 
-def records(eval_json, task, seed, run, split):
-    """One record per scored checkpoint, the run's method and setting spelled out."""
+def records(eval_json, task, seed, run, split, *method_setting):
+    """One record per scored checkpoint, the run's method and setting spelled out (an ablation names its own)."""
     d = json.load(open(eval_json))
     rows = []
     for name, r in d['policies'].items():
         if r['stage'] == 'human':
             method, setting = 'human', None
+        elif method_setting:
+            method, setting = method_setting
         elif run.endswith('bon'):  # bon, or wide_bon (experiments/hypotheses.py)
             if 'best_of' not in r:
                 continue  # plain SFT samples: best-of-1 is the same thing, from the best-of samples
@@ -190,18 +220,31 @@ def run_job(name, cmd, rec, log, res, resolve=None):
     return True
 
 
-def main(all_jobs, res, doc=__doc__, resolve=None):
+def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False):
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--workers', type=int, default=2, help='jobs side by side, one thread each')
     ap.add_argument('--hours', type=float, default=1.8, help='start no new job after this long')
     ap.add_argument('--dry', action='store_true', help='list the jobs still to do')
+    ap.add_argument('--all', action='store_true', help='with --dry: every job of the sweep, done or not')
+    if ablations:
+        g = ap.add_argument_group('one ablation: a frontier run at a new setting (see above)')
+        g.add_argument('--ablate', metavar='RUN', help='the frontier run to start from: dpo_b0.1, rloo_b0.03, ...')
+        g.add_argument('--flags', default='', help="stage flags appended to its command, e.g. '--beta 0.3'")
+        g.add_argument('--name', help="the ablation's name: its method in the records and figures")
+        g.add_argument('--task', default='sentiment', choices=TASKS)
+        g.add_argument('--seed', type=int, default=1337)
     args = ap.parse_args()
     os.chdir(ROOT)
-    todo = still_needed(all_jobs, res)
+    if ablations and args.ablate:
+        if not args.name:
+            raise SystemExit('--ablate needs --name')
+        all_jobs = ablation(args.ablate, args.flags, args.name, args.task, args.seed)
+        res = f'results/ablations/{args.name}'
+    todo = all_jobs if args.dry and args.all else still_needed(all_jobs, res)
     if args.dry:
-        for name, deps, cmd, _ in todo:
-            print(f'{name}: {cmd}')
-        print(f'{len(todo)} jobs to do')
+        for name, deps, cmd, _ in todo:  # as run_job runs them (a training run's --out_dir is its job's dir)
+            print(f'{name}: {cmd}' + (f' --out_dir {name}' if cmd.startswith('python train_') else ''))
+        print(f"{len(todo)} jobs{'' if args.all else ' to do'}")
         return
     write_timings(all_jobs, res)
     recs = {name: rec for name, _, _, rec in all_jobs}  # a scoring job can be a dependency (the val choice)
@@ -250,4 +293,4 @@ def main(all_jobs, res, doc=__doc__, resolve=None):
 
 
 if __name__ == '__main__':
-    main(jobs(), RES)
+    main(jobs(), RES, ablations=True)

@@ -227,3 +227,26 @@ def test_same_seed_same_numbers(runs):
         d.pop('seconds')
         outs.append(d)
     assert outs[0] == outs[1]
+
+
+def test_frontier_chooses_on_val_and_reports_test(tmp_path, capsys):
+    """eval.py frontier: within a KL budget the val-best checkpoint is reported with its test numbers, even when
+    another one is better on test; SFT (KL 0) is every method's fallback."""
+    def js(split, rows):
+        pol = {n: {'stage': st, 'kl': kl, 'gold_reward': g, 'gold_reward_ci': 0.0, 'step': step}
+               for n, (st, kl, g, step) in rows.items()}
+        pol['human_reference'] = {'stage': 'human', 'kl': None, 'gold_reward': 0.0}
+        path = tmp_path / f'{split}.json'
+        path.write_text(json.dumps({'task': {'name': 'sentiment'}, 'split': split, 'policies': pol}))
+        return str(path)
+    val = js('val', {'sft': ('sft', 0.0, 0.05, 0), 'dpo/step_1': ('dpo', 2.0, 0.30, 1),
+                     'dpo/step_2': ('dpo', 2.5, 0.20, 2), 'rloo/step_1': ('rl', 12.0, 0.90, 1)})
+    test = js('test', {'sft': ('sft', 0.0, 0.04, 0), 'dpo/step_1': ('dpo', 2.1, 0.10, 1),
+                       'dpo/step_2': ('dpo', 2.4, 0.50, 2), 'rloo/step_1': ('rl', 11.0, 0.80, 1)})
+    E.main(['frontier', '--val', val, '--test', test, '--budgets', '3', '30', '--out', str(tmp_path / 'f.png')])
+    rows = {l.split(' | ')[0][2:]: l for l in capsys.readouterr().out.splitlines() if l.startswith('| ')}
+    assert rows['dpo'] == '| dpo | +0.100 (KL 2.1, dpo/step_1) | +0.100 (KL 2.1, dpo/step_1) |'
+    assert rows['rloo'] == '| rloo | +0.040 (KL 0.0, sft) | +0.800 (KL 11.0, rloo/step_1) |'
+    assert os.path.getsize(tmp_path / 'f.png') > 0
+    with pytest.raises(ValueError, match='scored on test'):  # the splits swapped: never choose on test
+        E.main(['frontier', '--val', test, '--test', val, '--out', str(tmp_path / 'g.png')])
