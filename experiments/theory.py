@@ -1,6 +1,6 @@
 """
 The theory of "All Roads Lead to Likelihood", exactly: a tabular world where every claim is checked to
-numerical precision (DESIGN.md section 5 item 6). Everything is enumerated, nothing is sampled except the
+numerical precision. Everything is enumerated, nothing is sampled except the
 preference data, and the losses are the repo's own `bt_loss` and `dpo_loss` from model.py.
 
 The world: a few prompts x, completions y = every sequence of H tokens over a vocabulary of V (V^H of them),
