@@ -20,6 +20,10 @@ def test_fill_and_markers():
     text = 'a\n<!-- t:begin (made by experiments/report.py) -->\nold\n<!-- t:end -->\nb'
     assert report.fill_markers(text, {'t': 'new'}) == 'a\n<!-- t:begin (made by experiments/report.py) -->\nnew\n<!-- t:end -->\nb'
     assert report.fill_markers('no markers', {'t': 'new'}) == 'no markers'
+    item = '- a list item:\n\n  <!-- t:begin (made by experiments/report.py) -->\n  <!-- t:end -->\n  more'
+    assert report.fill_markers(item, {'t': '| a |\n\n| b |'}) == ('- a list item:\n\n  <!-- t:begin (made by '
+                                                                 'experiments/report.py) -->\n  | a |\n\n  | b |\n'
+                                                                 '  <!-- t:end -->\n  more')  # stays in the item
 
 
 def row(method, run, name, split, kl, gold, step=None, best_of=None, seed=1337, setting=None):
@@ -55,3 +59,27 @@ def test_ablation_drawn_and_tabled(tmp_path, monkeypatch):
     assert '| DPO (offline) |' in md and '| RLOO (RM + RL) |' in md  # beside the frontier's methods
     assert report.color(name) not in report.COLORS.values() and report.color(name) == report.color(name)
     assert json.load(open(tmp_path / 'ablations' / name / 'summary.json'))['sentiment'][name]['10']
+
+
+def test_costs_and_study_costs(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, 'ROOT', str(tmp_path))
+    monkeypatch.setattr(report, 'RES', str(tmp_path / 'results'))
+    demo = 'results/demo/sentiment_seed1337'
+    assert 'not yet recorded' in report.costs_md(demo) and f'`{demo}/timings.tsv`' in report.costs_md(demo)
+    os.makedirs(tmp_path / demo)
+    (tmp_path / demo / 'timings.tsv').write_text('sft\t300\nlabel\t21\ntotal\t795\nload\t0.5 0.6 0.7\n')
+    (tmp_path / demo / 'frontier.png').write_bytes(b'png')
+    first, second = report.costs_md(demo).splitlines()
+    assert first == ('`bash run.sh` took 13 min 15 s of wall time on CPU (seed 1337, sentiment; per stage: '
+                     f'`{demo}/timings.tsv`), its figure: `{demo}/frontier.png`.')
+    assert 'sft 300 s, label 21 s' in second and '0.5 0.6 0.7' in second
+    (tmp_path / demo / 'timings.tsv').write_text('sft\t300\ntotal\t795\ncpus\t2\n')
+    assert 'on a 2-core CPU' in report.costs_md(demo)
+    # a job a later study reuses counts once, under the first; 'unrecorded' is a job without a time
+    for sweep, lines in (('frontier', 'a\tunrecorded\nb\t3600\n'), ('hypotheses', 'a\tunrecorded\nb\t3600\nc\t1800\n')):
+        os.makedirs(tmp_path / 'results' / sweep)
+        (tmp_path / 'results' / sweep / 'timings.tsv').write_text(lines)
+    md = report.study_costs_md()
+    assert '| the frontier | 2 (1 without a recorded time) | 1.0 one-thread CPU-hours |' in md
+    assert '| the hypotheses (H1, H3, H4) | 1 | 0.5 one-thread CPU-hours |' in md
+    assert 'data efficiency' not in md.split('\n\n')[0]  # no record, no row
