@@ -83,3 +83,16 @@ def test_costs_and_study_costs(tmp_path, monkeypatch):
     assert '| the frontier | 2 (1 without a recorded time) | 1.0 one-thread CPU-hours |' in md
     assert '| the hypotheses (H1, H3, H4) | 1 | 0.5 one-thread CPU-hours |' in md
     assert 'data efficiency' not in md.split('\n\n')[0]  # no record, no row
+
+
+def test_per_prompt_from_the_records():
+    """The headline says how many completions each row was scored on: best-of-N keeps one pick per prompt."""
+    rows = []
+    for split, n in (('val', 607), ('test', 610)):
+        rows += [row('human', 'bon', 'human_reference', split, None, 0.02),
+                 row('best_of_n', 'bon', 'sft+bo1', split, 0.0, 0.05, best_of=1),
+                 row('best_of_n', 'bon', 'sft+bo4', split, 1.3, 0.2, best_of=4)]
+        rows += [{**row(m, f'{m}_b0.1', f'{m}_b0.1/step_50', split, 4.0, 0.2, step=50), 'n_completions': 2 * n}
+                 for m in ('dpo', 'rloo')]
+    assert report.per_prompt(rows) == ('2 samples per prompt for DPO and RLOO, 1 for SFT and best-of-N, its pick '
+                                       'among N samples')
