@@ -200,7 +200,8 @@ def reward_scores(rm, prompts, completions, mask):
 
 
 def rm_score(rm, rm_type, prompts, completions, mask):
-    """Any reward checkpoint's score: global = the scalar head, local = the sum of a policy's token log-probs."""
+    """A reward model's score r(x, y) (B,): global = its scalar head, local = the sum of its token log-probs
+    (a policy-shaped network trained as an RM by train_rm.py --rm_type local)."""
     if rm_type == 'global':
         return reward_scores(rm, prompts, completions, mask)
     return completion_logprobs(rm, prompts, completions, mask).sum(1)
@@ -227,20 +228,49 @@ def load_reward(path, device, vocab_size):
     return ck, lambda x, y, m: rm_score(model, ck['rm_type'], x, y, m)
 
 
-def score_pairs(model, b, rm_type='local'):
-    """Scores of the chosen and the rejected completions of a batch of pairs, in one forward pass.
-    rm_type 'local' gives sequence log-probs (DPO's policy term), 'global' a reward model's scores."""
-    n = b['prompts'].size(0)
-    s = rm_score(model, rm_type, b['prompts'].repeat(2, 1), torch.cat([b['chosen'], b['rejected']]),
-                 torch.cat([b['chosen_mask'], b['rejected_mask']]))
-    return s[:n], s[n:]
-
-
 # -----------------------------------------------------------------------------
-# The preference losses, used by DPO, the reward models, online DPO and the tabular theory check.
+# Pairs and the preference losses, used by DPO, the reward models, online DPO and the tabular theory check.
+# A batch of pairs is a dict of PREF_KEYS tensors; DPO's also holds the reference's sequence log-probs.
+
+def pair_rows(b):
+    """The 2B rows of a batch of pairs, chosen then rejected, as (prompts, completions, mask): one forward pass
+    scores both sides."""
+    return (b['prompts'].repeat(2, 1), torch.cat([b['chosen'], b['rejected']]),
+            torch.cat([b['chosen_mask'], b['rejected_mask']]))
+
+
+def pair_logprobs(model, b):
+    """A policy's sequence log-probs of a batch of pairs: log pi(y+|x), log pi(y-|x), (B,) each."""
+    return completion_logprobs(model, *pair_rows(b)).sum(1).chunk(2)
+
+
+def pair_rewards(rm, b, rm_type):
+    """A reward model's scores of a batch of pairs: r(x, y+), r(x, y-), (B,) each (rm_type as in rm_score)."""
+    return rm_score(rm, rm_type, *pair_rows(b)).chunk(2)
+
+
+@torch.no_grad()
+def over_pairs(pair_fn, model, d, device='cpu', bs=256, **kw):
+    """pair_fn(model, batch, **kw) (pair_logprobs or pair_rewards) over every pair of a split, in batches:
+    (chosen (N,), rejected (N,)) on CPU."""
+    out = []
+    with autocast(torch.device(device).type):
+        for i in range(0, d['prompts'].size(0), bs):
+            b = {k: d[k][i:i + bs].to(device) for k in PREF_KEYS}
+            out.append(torch.stack(pair_fn(model, b, **kw)).float().cpu())
+    s = torch.cat(out, dim=1)
+    return s[0], s[1]
+
+
+def with_ref_logprobs(d, ref, device, bs=256):
+    """Pairs with the frozen reference's sequence log-probs of chosen and rejected added: the reference never
+    changes, so DPO computes them once, not at every step."""
+    ref_c, ref_r = over_pairs(pair_logprobs, ref, d, device, bs)
+    return {**{k: d[k] for k in PREF_KEYS}, 'ref_chosen': ref_c, 'ref_rejected': ref_r}
+
 
 def bt_loss(r_chosen, r_rejected):
-    """Bradley-Terry negative log-likelihood of 'chosen beats rejected', mean over pairs."""
+    """Bradley-Terry negative log-likelihood of 'chosen beats rejected', -log sigmoid(r+ - r-), mean over pairs."""
     return -F.logsigmoid(r_chosen - r_rejected).mean()
 
 
@@ -251,32 +281,11 @@ def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta):
     return bt_loss(r_c, r_r), r_c.detach(), r_r.detach()
 
 
-@torch.no_grad()
-def score_all_pairs(model, d, rm_type='local', device='cpu', bs=256):
-    """score_pairs over every pair of a split, in batches: (chosen scores (N,), rejected scores (N,)) on CPU."""
-    out = []
-    with autocast(torch.device(device).type):
-        for i in range(0, d['prompts'].size(0), bs):
-            b = {k: d[k][i:i + bs].to(device) for k in PREF_KEYS}
-            out.append(torch.stack(score_pairs(model, b, rm_type)).float().cpu())
-    s = torch.cat(out, dim=1)
-    return s[0], s[1]
-
-
-def with_ref_logprobs(d, ref, device, bs=256):
-    """Pairs with the frozen reference's sequence log-probs of chosen and rejected added: the reference never
-    changes, so DPO computes them once, not at every step."""
-    ref_c, ref_r = score_all_pairs(ref, d, 'local', device, bs)
-    return {**{k: d[k] for k in PREF_KEYS}, 'ref_chosen': ref_c, 'ref_rejected': ref_r}
-
-
-def dpo_batch(model, b, beta):
-    """The DPO loss of a batch of pairs (with reference log-probs), and TRL's log names."""
-    lp_c, lp_r = score_pairs(model, b)
-    loss, r_c, r_r = dpo_loss(lp_c, lp_r, b['ref_chosen'], b['ref_rejected'], beta)
-    return loss, {'rewards/chosen': r_c.mean().item(), 'rewards/rejected': r_r.mean().item(),
-                  'rewards/margins': (r_c - r_r).mean().item(),
-                  'rewards/accuracies': (r_c > r_r).float().mean().item()}
+def dpo_stats(r_chosen, r_rejected):
+    """TRL's log names for the implicit rewards of a batch of pairs (as dpo_loss returns them)."""
+    return {'rewards/chosen': r_chosen.mean().item(), 'rewards/rejected': r_rejected.mean().item(),
+            'rewards/margins': (r_chosen - r_rejected).mean().item(),
+            'rewards/accuracies': (r_chosen > r_rejected).float().mean().item()}
 
 
 def pref_metrics(margins, r_chosen, r_rejected):
@@ -555,8 +564,15 @@ def add_common_args(p):
     p.add_argument('--resume', action='store_true', help='continue the run in --out_dir')
     p.add_argument('--overwrite', action='store_true', help='replace a finished run in --out_dir')
     p.add_argument('--no_tqdm', action='store_true', help='no progress bar (logs still go to log.jsonl)')
-    p.add_argument('--snapshots', action='store_true',
+
+
+def add_experiment_args(p):
+    """The group of flags that only sweeps and training curves need: a stage creates it after its own flags, so
+    --help shows the method's flags first. Returns the group, for the stage to add its own such flags."""
+    g = p.add_argument_group('experiments (sweeps)')
+    g.add_argument('--snapshots', action='store_true',
                    help='also keep the weights at every eval point (out_dir/step_N.pt), to score a run along training')
+    return g
 
 
 def train_step(model, optimizer, loss, lr, clip=1.0):

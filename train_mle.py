@@ -36,8 +36,9 @@ g = p.add_argument_group('dpo')
 g.add_argument('--prefs', help='preference file from eval.py label')
 g.add_argument('--ref', help='the reference policy (an sft checkpoint); the policy starts from it')
 g.add_argument('--beta', type=float, default=0.1, help='KL weight: implicit reward = beta*log(pi/pi_ref)')
-g.add_argument('--n_pairs', type=int, default=0, help='train on the first N pairs of the file (0 = all)')
 g.add_argument('--epochs', type=float, default=1.0, help='passes over the preference pairs (2 = DPO(2x))')
+g = M.add_experiment_args(p)
+g.add_argument('--n_pairs', type=int, default=0, help='dpo: train on the first N pairs of the file (0 = all)')
 
 
 def main():
@@ -105,13 +106,17 @@ def main():
                 start = torch.randint(train.numel() - cfg.block_size - 1, (args.batch_size,), generator=gen)
                 start, w = M.shard(start, rank, world)
                 x = torch.stack([train[i:i + cfg.block_size + 1] for i in start]).to(device)
-                loss = lm_loss(fwd, x)
+                loss = lm_loss(fwd, x)  # SFT: -mean_t log pi(x_t | x_<t)
                 tokens += args.batch_size * cfg.block_size
                 stats = {}
             else:
                 batch = M.epoch_batch(train['prompts'].size(0), args.batch_size, step, args.seed)
                 idx, w = M.shard(batch, rank, world)
-                loss, stats = M.dpo_batch(fwd, {k: v[idx].to(device) for k, v in train.items()}, args.beta)
+                b = {k: v[idx].to(device) for k, v in train.items()}
+                lp_c, lp_r = M.pair_logprobs(fwd, b)  # log pi(y+|x), log pi(y-|x); the reference's are in b
+                # DPO: -log sigmoid(beta*[(log pi - log pi_ref)(y+) - (log pi - log pi_ref)(y-)])
+                loss, r_c, r_r = M.dpo_loss(lp_c, lp_r, b['ref_chosen'], b['ref_rejected'], args.beta)
+                stats = M.dpo_stats(r_c, r_r)
                 tokens += batch.numel()
         M.train_step(model, optimizer, loss * w, lr)
         step += 1
@@ -159,7 +164,7 @@ def evaluate(model, val, sft, beta, device, bs=256):
             x = torch.stack([x[i:i + T + 1] for i in range(0, x.numel() - 1, T)])
             return {'val_loss': sum(lm_loss(model, x[i:i + bs].to(device)).item() * x[i:i + bs].size(0)
                                     for i in range(0, x.size(0), bs)) / x.size(0)}
-    lp_c, lp_r = M.score_all_pairs(model, val, 'local', device, bs)
+    lp_c, lp_r = M.over_pairs(M.pair_logprobs, model, val, device, bs)
     margins = beta * ((lp_c - val['ref_chosen']) - (lp_r - val['ref_rejected']))
     return M.pref_metrics(margins, val['r_chosen'], val['r_rejected'])
 

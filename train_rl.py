@@ -41,6 +41,7 @@ g = p.add_argument_group('online_dpo')
 g.add_argument('--n_prompts', type=int, default=2000, help='training prompts sampled per round')
 g.add_argument('--rounds', type=int, default=1, help='1 = the paper\'s single batch; >1 resamples each round')
 g.add_argument('--epochs', type=float, default=1.0, help='passes over each round\'s pairs')
+M.add_experiment_args(p)
 
 
 def main():
@@ -66,7 +67,7 @@ def main():
     init = M.load_checkpoint(args.init, stages=['sft', 'dpo', 'rl'])
     args.ref = args.ref or (args.init if init['stage'] == 'sft' else init['ref'])
     ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'], vocab_size=init['vocab_size'])
-    rm_ckpt, rm_score = M.load_reward(args.reward, device, init['vocab_size'])
+    rm_ckpt, rm = M.load_reward(args.reward, device, init['vocab_size'])
     if rm_ckpt['stage'] == 'rm' and rm_ckpt.get('reward_mean') is None:
         raise ValueError(f"{args.reward} is an unfinished reward-model run")
     task = rm_ckpt['task']
@@ -77,10 +78,10 @@ def main():
     eos = policy.cfg.vocab_size - 1
     prompts, _, _ = M.get_prompts(policy.cfg.vocab_size, 'train', task['prompt_len'], task['completion_len'])
 
-    def reward(x, y, m):
+    def rm_score(x, y, m):
         # RLOO's leave-one-out baseline and online DPO's ranks ignore a constant; the RM's mean only makes the
         # logged reward start near 0 (an implicit reward has none)
-        return rm_score(x, y, m) - (rm_ckpt.get('reward_mean') or 0.0)
+        return rm(x, y, m) - (rm_ckpt.get('reward_mean') or 0.0)
 
     def sample(x, u):
         return M.sample(policy, x, task['completion_len'], eos, args.temperature, u=u.to(device))
@@ -125,14 +126,13 @@ def main():
             t_sample += time.time() - ts
             with M.autocast(dt):
                 with torch.no_grad():
-                    score = reward(x, y, m)
+                    score = rm_score(x, y, m)
                     ref_lp = M.completion_logprobs(ref, x, y, m, args.temperature)
                 logp = M.completion_logprobs(fwd, x, y, m, args.temperature)
-                kl = (logp.detach() - ref_lp).sum(1)  # sequence log-ratio: an unbiased estimate of KL(pi||pi_ref)
-                adv = rloo_advantages(score - args.beta * kl, args.k)
-                loss = -(adv * logp.sum(1)).mean()
+                # REINFORCE on R = RM(x,y) - beta*log(pi/pi_ref)(y|x), baselined by the prompt's other k-1 samples
+                loss, reward, kl = rloo_loss(logp, ref_lp, score, args.beta, args.k)
             stats = {'objective/scores': score.mean().item(), 'objective/kl': kl.mean().item(),
-                     'objective/rlhf_reward': (score - args.beta * kl).mean().item(),
+                     'objective/rlhf_reward': reward.mean().item(),
                      # per token, averaged over samples: a per-sample mean, so it reduces exactly over ranks
                      'entropy': (-logp.detach().sum(1) / m.sum(1)).mean().item(),
                      'completion_length': m.sum(1).mean().item(),
@@ -142,16 +142,20 @@ def main():
             rnd, pos = divmod(step, steps_per_round)
             if pos == 0 and (pairs is None or pairs['round'] != rnd):
                 ts = time.time()
-                pairs = online_pairs(policy, ref, reward, sample, prompts, task['completion_len'], args, rnd, device,
+                pairs = online_pairs(policy, ref, rm_score, sample, prompts, task['completion_len'], args, rnd, device,
                                      rank, world)
                 t_sample += time.time() - ts
                 n_samples += args.n_prompts * args.k
                 bar.write(f"round {rnd}: {pairs['prompts'].size(0)} pairs; " + M.format_row(pairs['stats']))
             d = {k: v for k, v in pairs.items() if torch.is_tensor(v)}
             idx, w = M.shard(M.epoch_batch(d['prompts'].size(0), args.batch_size, pos, args.seed + rnd), rank, world)
+            b = {k: v[idx].to(device) for k, v in d.items()}
             policy.train()
             with M.autocast(dt):
-                loss, stats = M.dpo_batch(fwd, {k: v[idx].to(device) for k, v in d.items()}, args.beta)
+                lp_c, lp_r = M.pair_logprobs(fwd, b)  # log pi(y+|x), log pi(y-|x); the reference's are in b
+                # DPO: -log sigmoid(beta*[(log pi - log pi_ref)(y+) - (log pi - log pi_ref)(y-)])
+                loss, r_c, r_r = M.dpo_loss(lp_c, lp_r, b['ref_chosen'], b['ref_rejected'], args.beta)
+                stats = M.dpo_stats(r_c, r_r)
         M.train_step(policy, optimizer, loss * w, lr)
         step += 1
         t_total += time.time() - t0
@@ -167,6 +171,16 @@ def main():
             if stopping:
                 return
     bar.close()
+
+
+def rloo_loss(logp, ref_lp, score, beta, k):
+    """RLOO's loss on k samples per prompt (rows in groups of k), from the per-token log-probs of the policy
+    (with gradient) and of the reference (B*k, C) and the RM's scores (B*k,). Returns the loss, the penalised
+    reward and the KL estimate, (B*k,) each."""
+    kl = (logp.detach() - ref_lp).sum(1)  # sequence log-ratio: an unbiased estimate of KL(pi||pi_ref)
+    reward = score - beta * kl  # R = RM(x, y) - beta * log(pi/pi_ref)(y|x)
+    adv = rloo_advantages(reward, k)
+    return -(adv * logp.sum(1)).mean(), reward, kl  # REINFORCE: its gradient is -E[adv * grad log pi(y|x)]
 
 
 def rloo_advantages(rewards, k):

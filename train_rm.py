@@ -24,18 +24,19 @@ M.add_common_args(p)
 p.add_argument('--prefs', required=True, help='preference file from eval.py label')
 p.add_argument('--init', default='out/sft', help="an sft checkpoint to start from, or 'scratch'")
 p.add_argument('--rm_type', choices=['global', 'local'], default='global')
-p.add_argument('--n_pairs', type=int, default=0, help='train on the first N pairs of the file (0 = all)')
 p.add_argument('--epochs', type=float, default=2.0, help='passes over the preference pairs')
 p.add_argument('--batch_size', type=int, default=32, help='pairs per step')
 p.add_argument('--lr', type=float, default=None, help='peak learning rate (global 1e-3, local 1e-4)')
 p.add_argument('--dropout', type=float, default=0.0)
 p.add_argument('--eval_interval', type=int, default=None, help='steps between evals and checkpoints')
-p.add_argument('--keep_best', action='store_true',
-               help='end with the snapshot of best held-out preference log-likelihood (early stopping; needs --snapshots)')
 g = p.add_argument_group('--init scratch: the size of the reward model')
 g.add_argument('--n_layer', type=int, default=2)
 g.add_argument('--n_head', type=int, default=4)
 g.add_argument('--n_embd', type=int, default=64)
+g = M.add_experiment_args(p)
+g.add_argument('--n_pairs', type=int, default=0, help='train on the first N pairs of the file (0 = all)')
+g.add_argument('--keep_best', action='store_true',
+               help='end with the snapshot of best held-out preference log-likelihood (early stopping; needs --snapshots)')
 
 
 def main():
@@ -85,8 +86,8 @@ def main():
         idx, w = M.shard(M.epoch_batch(n, args.batch_size, step, args.seed), rank, world)
         model.train()
         with M.autocast(torch.device(device).type):
-            s_c, s_r = M.score_pairs(fwd, {k: train[k][idx].to(device) for k in M.PREF_KEYS}, args.rm_type)
-            loss = M.bt_loss(s_c, s_r)
+            r_c, r_r = M.pair_rewards(fwd, {k: train[k][idx].to(device) for k in M.PREF_KEYS}, args.rm_type)
+            loss = M.bt_loss(r_c, r_r)  # Bradley-Terry: -log sigmoid(r(x,y+) - r(x,y-))
         M.train_step(model, optimizer, loss * w, lr)
         step += 1
         bar.update(1)
@@ -94,7 +95,7 @@ def main():
         stopping = M.all_any(stop.stop, world)
         if step % args.eval_interval == 0 or step == max_iters or stopping:
             row = {'step': step, 'lr': lr, **M.all_mean({'loss': loss.item(),
-                                                          'train_acc': (s_c > s_r).float().mean().item()}, w, world)}
+                                                          'train_acc': (r_c > r_r).float().mean().item()}, w, world)}
             if rank == 0:
                 margins, _ = scores(model, val, args.rm_type, device)
                 row.update(M.pref_metrics(margins, val['r_chosen'], val['r_rejected']))
@@ -123,7 +124,7 @@ def main():
 def scores(model, d, rm_type, device):
     """Margins (chosen - rejected) of every pair in a split, and all the scores."""
     model.eval()
-    c, r = M.score_all_pairs(model, d, rm_type, device)
+    c, r = M.over_pairs(M.pair_rewards, model, d, device, rm_type=rm_type)
     return c - r, torch.cat([c, r])
 
 

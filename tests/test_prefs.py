@@ -21,7 +21,9 @@ def test_dpo_at_initialisation_is_log2_with_zero_rewards(tmp_path):
     prefs = M.load_prefs(planted_prefs(str(tmp_path / 'p.pt')))
     policy, ref = tiny_gpt(), M.frozen(tiny_gpt())
     batch = M.with_ref_logprobs(prefs['train'], ref, 'cpu')
-    loss, stats = M.dpo_batch(policy, batch, beta=0.1)
+    lp_c, lp_r = M.pair_logprobs(policy, batch)
+    loss, r_c, r_r = M.dpo_loss(lp_c, lp_r, batch['ref_chosen'], batch['ref_rejected'], beta=0.1)
+    stats = M.dpo_stats(r_c, r_r)
     assert abs(loss.item() - math.log(2)) < 1e-6
     assert stats['rewards/chosen'] == 0 and stats['rewards/rejected'] == 0 and stats['rewards/margins'] == 0
 
@@ -45,7 +47,7 @@ def pair_accuracy(ckpt_dir, prefs, rm_type):
     ck = M.load_checkpoint(ckpt_dir)
     model = M.model_from_checkpoint(ck).eval()
     with torch.no_grad():
-        c, r = M.score_pairs(model, prefs['train'], rm_type)
+        c, r = M.pair_rewards(model, prefs['train'], rm_type)
     return (c > r).float().mean().item()
 
 
@@ -57,10 +59,10 @@ def test_training_raises_pair_accuracy_for_dpo_and_both_rm_types(tmp_path):
     run('train_mle.py', '--loss', 'dpo', '--prefs', pf, '--ref', sft, '--out_dir', str(tmp_path / 'dpo'),
         '--lr', '3e-3', '--epochs', '4', '--batch_size', '16', '--no_tqdm')
     # DPO's implicit reward: beta * (log pi - log pi_ref); the reference is the tiny sft model
-    ref_c, ref_r = M.score_pairs(M.model_from_checkpoint(M.load_checkpoint(sft)).eval(), prefs['train'])
+    ref_c, ref_r = M.pair_logprobs(M.model_from_checkpoint(M.load_checkpoint(sft)).eval(), prefs['train'])
     pol = M.model_from_checkpoint(M.load_checkpoint(str(tmp_path / 'dpo'), stages=['dpo'])).eval()
     with torch.no_grad():
-        c, r = M.score_pairs(pol, prefs['train'])
+        c, r = M.pair_logprobs(pol, prefs['train'])
     assert ((c - ref_c) > (r - ref_r)).float().mean() > 0.9
     for rm_type, lr in (('global', '3e-3'), ('local', '3e-3')):
         out = str(tmp_path / f'rm_{rm_type}')

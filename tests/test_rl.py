@@ -25,11 +25,8 @@ def planted_run(tmp_path, monkeypatch, algo, *extra):
     sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt(seed=1))
     rm = save_tiny(str(tmp_path / 'rm'), tiny_gpt(scalar_head=True), stage='rm', rm_type='global', task=TASK,
                    reward_mean=0.0)
-    real = M.rm_score  # DPO's log-probs go through rm_score(..., 'local'): only the global RM is planted
-
-    def planted(rm, rm_type, x, y, m):
-        return ((y < 256).float() * m).sum(1) / m.sum(1) if rm_type == 'global' else real(rm, rm_type, x, y, m)
-    monkeypatch.setattr(M, 'rm_score', planted)
+    # only the RM scores through rm_score (the policy's log-probs never do), so planting it plants the reward
+    monkeypatch.setattr(M, 'rm_score', lambda rm, rm_type, x, y, m: ((y < 256).float() * m).sum(1) / m.sum(1))
     out = str(tmp_path / algo)
     monkeypatch.setattr(sys, 'argv', ['train_rl.py', '--algo', algo, '--reward', rm, '--init', sft,
                                       '--out_dir', out, '--no_tqdm', *extra])
