@@ -19,6 +19,19 @@ def test_kv_cache_sampling_matches_no_cache_at_temperature_0():
     assert torch.equal(a, b) and torch.equal(ma, mb)
 
 
+def test_kv_cache_sampling_matches_no_cache_at_temperature_1_with_two_layers():
+    """Kills a decode step that attends to a wrong set of cached keys (e.g. drops the first prompt token's): at
+    temperature 1, with the same uniforms, every token must match a full forward pass over the sequence so far.
+    (The greedy test above cannot: a random one-layer model's greedy output repeats one token.)"""
+    model = tiny_gpt(n_layer=2)
+    prompts = torch.randint(0, 511, (6, 8), generator=torch.Generator().manual_seed(1))
+    u = torch.rand(6, 20, generator=torch.Generator().manual_seed(2))
+    a, ma = M.sample(model, prompts, 20, eos=511, temperature=1.0, use_cache=True, u=u)
+    b, mb = M.sample(model, prompts, 20, eos=511, temperature=1.0, use_cache=False, u=u)
+    assert torch.equal(a, b) and torch.equal(ma, mb)
+    assert a.unique().numel() > 50  # varied samples: each step's distribution is actually read
+
+
 def test_sampling_stops_each_row_at_eos_and_masks_the_rest():
     model = tiny_gpt()
     with torch.no_grad():  # make EOS very likely so some rows stop early

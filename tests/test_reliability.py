@@ -1,4 +1,5 @@
 """Bad input gets one clear line and a non-zero exit; a killed run resumes to the same checkpoint."""
+import json
 import os
 import pickle
 import signal
@@ -115,6 +116,13 @@ def test_resuming_a_finished_run_does_nothing(world, tmp_path, stage):
     assert 'nothing to resume' in r.stdout and open(tmp_path / 'run' / 'ckpt.pt', 'rb').read() == before
 
 
+def log_rows(out_dir):
+    """A run's log.jsonl without the timing fields, which differ from run to run."""
+    timing = ('tokens_per_s', 'pairs_per_s', 'samples_per_s', 'sampling_share', 'mfu')
+    with open(os.path.join(out_dir, 'log.jsonl')) as f:
+        return [{k: v for k, v in json.loads(line).items() if k not in timing} for line in f]
+
+
 @pytest.mark.parametrize('stage', list(STAGES))
 def test_a_killed_run_resumes_to_the_same_checkpoint(world, tmp_path, stage):
     args = [a.format(**world) for a in STAGES[stage]] + ['--eval_interval', '2', '--no_tqdm']
@@ -128,10 +136,15 @@ def test_a_killed_run_resumes_to_the_same_checkpoint(world, tmp_path, stage):
         time.sleep(0.01)
     p.send_signal(signal.SIGKILL)  # kill -9: no chance to save; the last periodic checkpoint must do
     p.wait()
-    if M.load_checkpoint(killed)['step'] == M.load_checkpoint(straight)['step']:
+    at_kill = M.load_checkpoint(killed)['step']
+    if at_kill == M.load_checkpoint(straight)['step']:
         pytest.skip('the run finished before it could be killed')
+    logged = len(log_rows(killed))
     run(*args, '--out_dir', killed, '--resume')
     a, b = M.load_checkpoint(straight), M.load_checkpoint(killed)
     assert a['step'] == b['step']
     for k in a['model']:
         assert torch.equal(a['model'][k], b['model'][k]), k  # bitwise: all randomness is a function of the step
+    # Kills a --resume that silently restarts from scratch (the same final weights, training being deterministic):
+    # the resumed process logs exactly the straight run's rows after the checkpointed step, from there on.
+    assert log_rows(killed)[logged:] == [r for r in log_rows(straight) if r['step'] > at_kill]

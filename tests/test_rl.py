@@ -1,4 +1,4 @@
-"""train_rl.py: leave-one-out advantages, KL = 0 at step 0, RL against a planted reward, online DPO's pairs."""
+"""train_rl.py: leave-one-out advantages, the RLOO loss, KL = 0 at step 0, a planted reward, online DPO's pairs."""
 import argparse
 import json
 import os
@@ -18,6 +18,21 @@ def test_rloo_advantages_by_hand():
     # sample 0: 1 - (2 + 6)/2 = -3; sample 1: 2 - 3.5 = -1.5; sample 2: 6 - 1.5 = 4.5
     assert torch.equal(train_rl.rloo_advantages(r, 3), torch.tensor([-3.0, -1.5, 4.5, 0.0, 0.0, 0.0]))
     assert torch.equal(train_rl.rloo_advantages(torch.full((8,), 0.3), 4), torch.zeros(8))  # 0, not NaN
+
+
+def test_rloo_loss_by_hand():
+    """Kills a flipped KL sign in the penalised reward (score + beta * kl), and a KL term left in the gradient."""
+    logp = torch.tensor([[-1.0, -1.0], [-2.0, 0.0], [-0.5, -0.5], [-3.0, -1.0]], requires_grad=True)  # sums -2 -2 -1 -4
+    ref_lp = torch.tensor([[-1.5, -1.5], [-1.0, -1.0], [-1.0, -1.0], [-2.0, -2.0]])  # sums -3 -2 -2 -4
+    score = torch.tensor([1.0, 2.0, 0.0, 3.0])
+    loss, reward, kl = train_rl.rloo_loss(logp, ref_lp, score, beta=0.5, k=2)  # two prompts, k = 2
+    assert torch.equal(kl, torch.tensor([1.0, 0.0, 1.0, 0.0]))  # sum log pi - sum log pi_ref
+    assert torch.equal(reward, torch.tensor([0.5, 2.0, -0.5, 3.0]))  # score - 0.5 * kl
+    # advantages: each reward minus the other sample's: -1.5, 1.5, -3.5, 3.5
+    # loss = -mean(adv * sum log pi) = -(3 - 3 + 3.5 - 14) / 4
+    assert loss.item() == 2.625
+    loss.backward()  # the KL enters as a constant in the reward: d loss / d log pi(y_t) = -adv / 4 at every token
+    assert torch.equal(logp.grad, torch.tensor([[0.375] * 2, [-0.375] * 2, [0.875] * 2, [-0.875] * 2]))
 
 
 def planted_run(tmp_path, monkeypatch, algo, *extra):
