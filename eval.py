@@ -676,11 +676,12 @@ def prefs(args):
         ref = load_model(ref_ckpt, ckpt['ref'], device, task)
     d = data[args.split]
     N = d['prompts'].size(0)
-    s_c, s_r = M.score_all_pairs(model, d, 'local' if ref is not None else kind, device, args.batch_size)
-    if ref is None:
+    if ref is None:  # a reward model's scores
+        s_c, s_r = M.over_pairs(M.pair_rewards, model, d, device, args.batch_size, rm_type=kind)
         margins = s_c - s_r
-    else:
-        ref_c, ref_r = M.score_all_pairs(ref, d, 'local', device, args.batch_size)
+    else:  # a policy's sequence log-probs, against its reference's
+        s_c, s_r = M.over_pairs(M.pair_logprobs, model, d, device, args.batch_size)
+        ref_c, ref_r = M.over_pairs(M.pair_logprobs, ref, d, device, args.batch_size)
         margins = beta * ((s_c - ref_c) - (s_r - ref_r))
     margins = margins.double()
     gold = (d['r_chosen'] - d['r_rejected']).double()

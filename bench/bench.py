@@ -27,7 +27,7 @@ time). One untimed warm-up step per side comes first. Steps per block: sample 4,
            tokens/s = 32*64 / step time.
   dpo    : one step = 32 pairs, 8-token prompt + 24-token completions (the last one EOS), reference
            log-probs precomputed (untimed) on both sides. Repo: train_mle.py --loss dpo's loop body
-           (M.epoch_batch, M.dpo_batch, M.train_step). Peer: trl.DPOTrainer(precompute_ref_log_probs=True)
+           (M.epoch_batch, M.pair_logprobs, M.dpo_loss, M.train_step). Peer: trl.DPOTrainer(precompute_ref_log_probs=True)
            .train(); its step = the time between consecutive on_step_end callbacks (data loading, collation,
            forward, loss, backward, clip, AdamW, LR schedule, metric gathering: the trainer's whole steady-state
            step), minus the time our callback spends running the repo's step. pairs/s = 32 / step time.
@@ -368,7 +368,7 @@ def bench_dpo(reps, n):
     hf = to_hf(gpt)
     diff = check_same_function(gpt, hf)
 
-    # repo: train_mle.py --loss dpo (reference log-probs once, then epoch_batch / dpo_batch / train_step)
+    # repo: train_mle.py --loss dpo (reference log-probs once, then epoch_batch / pair_logprobs / dpo_loss / train_step)
     ones = torch.ones(N, C)
     d = {'prompts': prompts, 'chosen': chosen, 'chosen_mask': ones, 'rejected': rejected, 'rejected_mask': ones,
          'r_chosen': torch.ones(N), 'r_rejected': torch.zeros(N)}
@@ -380,7 +380,10 @@ def bench_dpo(reps, n):
         step = state['step']
         gpt.train()
         idx = M.epoch_batch(N, Bsz, step, args.seed)
-        loss, stats = M.dpo_batch(gpt, {k: v[idx] for k, v in train.items()}, beta)
+        b = {k: v[idx] for k, v in train.items()}
+        lp_c, lp_r = M.pair_logprobs(gpt, b)
+        loss, r_c, r_r = M.dpo_loss(lp_c, lp_r, b['ref_chosen'], b['ref_rejected'], beta)
+        M.dpo_stats(r_c, r_r)  # logged every step, as in train_mle.py
         M.train_step(gpt, opt, loss, M.cosine_lr(step, 1000, lr))
         loss.item()
         state['step'] += 1
@@ -419,7 +422,7 @@ def bench_dpo(reps, n):
                  'whole step': median(cb.peer_dt)}
     return dict(repo=r, peer=q, max_logit_diff=diff, unit='pairs/s', steps_per_rep=n, peer_setup_s=setup,
                 peer_threads=sorted(cb.threads), peer_breakdown_s=breakdown,
-                repo_label='M.dpo_batch + M.train_step (precomputed ref)',
+                repo_label='M.pair_logprobs + M.dpo_loss + M.train_step (precomputed ref)',
                 peer_label=f'trl {trl.__version__} DPOTrainer(precompute_ref_log_probs=True)')
 
 
