@@ -142,3 +142,38 @@ def test_the_budget_choice_uses_val_only_and_counts_sft_as_a_candidate():
     worse = [dict(r, gold_reward=-1.0) if r['run'] != 'bon' else r for r in rows]
     assert report.choose(worse, 't', 1, 'dpo', 10)['name'] == 'sft+bo1'
     assert report.choose(rows, 't', 1, 'rloo', 10) is None  # a method with no records
+
+
+# ---- an ablation: one frontier run at a new setting, its own records
+
+def test_an_ablation_is_the_frontier_command_with_flags_appended():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import frontier as F
+    jobs = F.ablation('dpo_b0.1', '--beta 0.3', 'dpo_beta0.3', 'sentiment', 1337)
+    by_name = {name: (deps, cmd, rec) for name, deps, cmd, rec in jobs}
+    d = 'out/ablations/dpo_beta0.3/seed1337/sentiment'
+    deps, cmd, rec = by_name[f'{d}/dpo_beta0.3']
+    base = {n: c for n, _, c, _ in F.jobs()}['out/frontier/seed1337/sentiment/dpo_b0.1']
+    assert cmd == base + ' --beta 0.3' and rec is None  # the frontier's command, the last --beta wins
+    assert {'out/frontier/seed1337/sft', 'out/frontier/seed1337/sentiment/label'} <= set(by_name)  # what it needs
+    assert 'out/frontier/seed1337/sentiment/rm' not in by_name  # and nothing more
+    _, score, rec = by_name[f'{d}/score_test']
+    assert score.endswith(f'SNAPSHOTS:{d}/dpo_beta0.3') and '--split test' in score
+    assert rec == ('sentiment', 1337, 'dpo_beta0.3', 'test', 'dpo_beta0.3', '--beta 0.3')
+    assert F.record_path('results/ablations/dpo_beta0.3', *rec) == \
+        'results/ablations/dpo_beta0.3/sentiment_seed1337_dpo_beta0.3_test.jsonl'
+    for bad in (('label', 'x'), ('score_dpo_b0.1_val', 'x'), ('dpo_b0.1', 'a/b')):  # not a training run; a bad name
+        with pytest.raises(SystemExit):
+            F.ablation(bad[0], '', bad[1], 'sentiment', 1337)
+
+
+def test_an_ablation_record_carries_its_own_method(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import frontier as F
+    js = tmp_path / 'eval.json'
+    js.write_text(json.dumps({'policies': {'human_reference': {'stage': 'human'},
+                                           'dpo_beta0.3/step_63': {'stage': 'dpo', 'kl': 5.0, 'gold_reward': 0.2}}}))
+    rows = F.records(str(js), 'sentiment', 1337, 'dpo_beta0.3', 'val', 'dpo_beta0.3', '--beta 0.3')
+    assert [(r['method'], r['setting']) for r in rows] == [('human', None), ('dpo_beta0.3', '--beta 0.3')]
+    plain = F.records(str(js), 'sentiment', 1337, 'dpo_beta0.3', 'val')  # without: the run's name is split
+    assert (plain[1]['method'], plain[1]['setting']) == ('dpo', 'beta0.3')
