@@ -14,8 +14,8 @@ One run at a new setting (an ablation), drawn over the committed frontier by exp
   python experiments/frontier.py --ablate dpo_b0.1 --flags '--beta 0.3' --name dpo_beta0.3 --task sentiment --seed 1337
 trains the frontier's dpo_b0.1 command with '--beta 0.3' appended (argparse keeps the last value) into
 out/ablations/dpo_beta0.3/, scores its snapshots on val and test as the frontier does, and writes the records to
-results/ablations/dpo_beta0.3/ with the method 'dpo_beta0.3'. The SFT and labels it needs are the frontier's
-(rebuilt bitwise in a fresh clone, one thread each).
+results/ablations/dpo_beta0.3/ with the method 'dpo_beta0.3'. The SFT and labels it needs are the frontier's,
+rebuilt by the frontier's commands if out/ lacks them (their label statistics then go to the ablation's folder).
 
 Resumable: a finished job leaves a DONE file and is skipped; a killed training run continues with --resume. In
 a fresh clone (no out/), a scoring job whose records are already in results/ is done, and a training run is
@@ -103,7 +103,10 @@ def ablation(run, flags, name, task, seed):
     for split in ('val', 'test'):
         score = frontier[f'{t}/score_{run}_{split}'][1].replace(f'SNAPSHOTS:{t}/{run}', f'SNAPSHOTS:{d}/{name}')
         own.append((f'{d}/score_{split}', [f'{d}/{name}'], score, (task, seed, name, split, name, flags.strip())))
-    return after_frontier(own)
+    # the frontier's SFT and labels, rebuilt if out/ lacks them, report into the ablation's folder: a committed
+    # frontier record is never overwritten
+    return [(n, deps, cmd.replace(f' --json {RES}/', f' --json results/ablations/{name}/'), rec)
+            for n, deps, cmd, rec in after_frontier(own)]
 
 
 def after_frontier(own):

@@ -157,6 +157,8 @@ def test_an_ablation_is_the_frontier_command_with_flags_appended():
     assert cmd == base + ' --beta 0.3' and rec is None  # the frontier's command, the last --beta wins
     assert {'out/frontier/seed1337/sft', 'out/frontier/seed1337/sentiment/label'} <= set(by_name)  # what it needs
     assert 'out/frontier/seed1337/sentiment/rm' not in by_name  # and nothing more
+    label = by_name['out/frontier/seed1337/sentiment/label'][1]  # rebuilt labels never overwrite the frontier's record
+    assert '--json results/ablations/dpo_beta0.3/labels_sentiment_seed1337.json' in label and 'results/frontier' not in label
     _, score, rec = by_name[f'{d}/score_test']
     assert score.endswith(f'SNAPSHOTS:{d}/dpo_beta0.3') and '--split test' in score
     assert rec == ('sentiment', 1337, 'dpo_beta0.3', 'test', 'dpo_beta0.3', '--beta 0.3')
