@@ -968,9 +968,32 @@ def ablation_md(frontier_rows, name):
     with open(os.path.join(RES, 'ablations', name, 'summary.json'), 'w') as f:
         json.dump(summ, f, indent=1)
     shown = {t: v for t, v in summ.items() if t in figs}
-    return '\n\n'.join([f'### {methods[name]}',
+    return '\n\n'.join([f'### {methods[name]}', *rebuilt_md(keys),
                          ''.join(f'![{name} {t}](results/ablations/{name}/frontier_{t}.png)\n' for t in figs),
                          markdown(rows, shown, methods), diffs_md(shown, ((name, 'dpo'), (name, 'rloo')), methods)])
+
+
+def rebuilt_md(keys):
+    """A line per (task, seed) whose SFT an ablation rebuilt (its log is in results/ablations/*/logs/): is it the
+    frontier's? If not, the ablation starts from another SFT and other pairs than the curves it is drawn over."""
+    out = []
+    for task, seed in sorted(keys, key=lambda k: (TASKS.index(k[0]), SEEDS.index(k[1]))):
+        logs = sorted(glob.glob(os.path.join(RES, 'ablations', '*', 'logs', f'seed{seed}_sft.jsonl')))
+        if not logs:
+            continue
+        a, b = (json.loads(open(p).readlines()[-1]) for p in (logs[0], os.path.join(RES, 'frontier', 'logs', f'seed{seed}_sft.jsonl')))
+        same = a['val_loss'] == b['val_loss'] and a['step'] == b['step']
+        labels = [os.path.join(d, f'labels_{task}_seed{seed}.json') for d in (os.path.dirname(os.path.dirname(logs[0])),
+                                                                              os.path.join(RES, 'frontier'))]
+        tau = ' and '.join(f"{json.load(open(p))['tau']:.4f}" if os.path.exists(p) else '(not recorded)' for p in labels)
+        out.append(f"The SFT of seed {seed} was rebuilt for an ablation with the frontier's command "
+                   f"(`{os.path.relpath(logs[0], ROOT)}`): final val loss {a['val_loss']:.4f} against the frontier's "
+                   f"{b['val_loss']:.4f}, labeller tau {tau} (rebuilt, frontier). " +
+                   ("It is the frontier's SFT, bit for bit." if same else
+                    "It is not the frontier's SFT bit for bit (today's command does not rebuild it exactly), so this curve starts from another SFT and other pairs than the frontier curves it is "
+                    "drawn over; an ablation of the frontier's own command on the same rebuild (`--flags ''`) "
+                    "measures what that changes."))
+    return out
 
 
 def ablations_md(frontier_rows):
