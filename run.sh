@@ -6,8 +6,8 @@
 #   bash run.sh                 # about 13 minutes on 2 CPU cores; results in out/demo
 #   bash run.sh tiny            # toy size, a few minutes; results in out/tiny (the end-to-end test)
 #   TASK=short bash run.sh      # another task (sentiment | short | overlap); SEED=1 another seed
-# The demo runs the study's own commands for DPO and RLOO at beta 0.1 (experiments/frontier.py), scored on 300
-# prompts instead of all of them. A stage that finished (its .done marker) is reused; delete it to redo the stage.
+# DPO and RLOO run with the study's settings at beta 0.1 (experiments/frontier.py; DPO seen twice as often), scored
+# on 300 prompts instead of all of them. A stage that finished (its .done marker) is reused; delete it to redo the stage.
 set -euo pipefail
 cd "$(dirname "$0")"
 SIZE=${1:-default}
