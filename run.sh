@@ -71,7 +71,7 @@ for pid in "${pids[@]}"; do wait $pid; done
 python eval.py frontier --val $OUT/score_val.json $OUT/bon_val.json --test $OUT/score_test.json $OUT/bon_test.json \
   --out $OUT/frontier_$TASK.png | tee $OUT/table.md
 { for f in "$OUT"/*.done; do printf '%s\t%s\n' "$(basename "$f" .done)" "$(cat "$f")"; done
-  printf 'total\t%s\ncpus\t%s\nload\t%s\n' "$SECONDS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+  printf 'total\t%s\ncpus\t%s\nload\t%s\n' "$SECONDS" "$(getconf _NPROCESSORS_ONLN)" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 } > $OUT/timings.tsv
 echo; echo "wall seconds (total: this invocation; stages reused from an earlier one are not in it):"; cat $OUT/timings.tsv
 if [ "$SIZE" = default ]; then  # the committed copy the README quotes

@@ -596,6 +596,13 @@ def costs_md(demo=DEMO):
     line = (f'{head} (seed {seed}, {task}; per stage: `{demo}/timings.tsv`)' +
             (f', its figure: `{fig}`' if os.path.exists(os.path.join(ROOT, fig)) else '') + '.')
     stages = ', '.join(f'{k} {float(v):.0f} s' for k, v in rows.items())
+    old = os.path.join('results', 'run_sentiment_seed1_timings.txt')  # the retired run.sh, on a quiet machine
+    if total and 'sft' in rows and os.path.exists(os.path.join(ROOT, old)):
+        was = dict(l.split() for l in open(os.path.join(ROOT, old)))
+        k = float(rows['sft']) / float(was['sft'].rstrip('s'))
+        line += (f" Machines differ: its SFT stage, the same command as the retired run.sh's, took {float(rows['sft']):.0f} s "
+                 f"here against {was['sft'].rstrip('s')} s in a quiet earlier run (`{old}`), {k:.1f}x as long; at that "
+                 f"speed the whole job would take about {min_s(float(total) / k)}.")
     return line + (f'\nStages, wall seconds (some run side by side): {stages}' + (f'; load average at the end: {load}' if load else '') +
                    (". The total covers the last invocation only: a stage finished before is reused, not rerun."
                     if total else '.') if rows else '')
