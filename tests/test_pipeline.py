@@ -27,4 +27,4 @@ def test_tiny_pipeline(tmp_path):
     assert all(r['kl'] > 0 for r in rloo)
     # a rerun reuses every finished stage
     r2 = subprocess.run(['bash', 'run.sh', 'tiny'], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert r2.returncode == 0 and r2.stdout.count('reused') == 9
+    assert r2.returncode == 0 and r2.stdout.count('done before, reused') == 9
