@@ -972,8 +972,8 @@ def ablation_md(frontier_rows, name):
     rows = [r for r in frontier_rows if (r['task'], r['seed']) in keys] + rows
     summ = summarise(rows, methods)
     figs = [t for t in TASKS if any(k[0] == t for k in keys) and plot(rows, t, methods, f'ablations/{name}/frontier')]
-    with open(os.path.join(RES, 'ablations', name, 'summary.json'), 'w') as f:
-        json.dump(summ, f, indent=1)
+    with open(os.path.join(RES, 'ablations', name, 'summary.json'), 'w') as f:  # the frontier's own are in frontier_summary.json
+        json.dump({t: {name: v[name]} for t, v in summ.items() if name in v}, f, indent=1)
     shown = {t: v for t, v in summ.items() if t in figs}
     return '\n\n'.join([f'### {methods[name]}', *rebuilt_md(keys),
                          ''.join(f'![{name} {t}](results/ablations/{name}/frontier_{t}.png)\n' for t in figs),
