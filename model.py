@@ -136,6 +136,15 @@ class GPT(nn.Module):
 PAD = 0
 
 
+def kv_cache(model, B, T, device):
+    """An empty (k, v) cache per layer for B rows of up to T positions: model(idx, cache, pos) fills it. bf16 on
+    CUDA, where autocast computes k and v in bf16."""
+    c = model.cfg
+    dtype = torch.bfloat16 if device.type == 'cuda' else model.wte.weight.dtype
+    return [tuple(torch.empty(B, c.n_head, T, c.n_embd // c.n_head, device=device, dtype=dtype) for _ in range(2))
+            for _ in range(c.n_layer)]
+
+
 @torch.no_grad()
 def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, generator=None, u=None):
     """Pure-temperature sampling (temperature 0 = greedy), each row stopping at its first EOS.
@@ -149,12 +158,7 @@ def sample(model, prompts, max_new, eos, temperature=1.0, use_cache=True, genera
     out = torch.full((B, max_new), PAD, dtype=torch.long, device=dev)
     mask = torch.zeros(B, max_new, device=dev)
     alive = torch.ones(B, dtype=torch.bool, device=dev)
-    cache = None
-    if use_cache:
-        c, hs = model.cfg, model.cfg.n_embd // model.cfg.n_head
-        dtype = model.wte.weight.dtype if dev.type != 'cuda' else torch.bfloat16
-        cache = [tuple(torch.empty(B, c.n_head, P + max_new, hs, device=dev, dtype=dtype) for _ in range(2))
-                 for _ in range(c.n_layer)]
+    cache = kv_cache(model, B, P + max_new, dev) if use_cache else None
     seq = prompts
     with autocast(dev.type):
         logits = model(prompts, cache, 0, keep=1)[:, -1]

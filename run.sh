@@ -3,7 +3,7 @@
 # gold verifier -> offline DPO, and a reward model then RLOO (RM + RL), and best-of-N by the RM; every snapshot
 # along training scored on val and test prompts; ends with gold reward against KL to SFT (a figure) and, per KL
 # budget, each method's val-chosen checkpoint scored on test (a table).
-#   bash run.sh                 # about 13 minutes on 2 CPU cores; results in out/demo
+#   bash run.sh                 # results in out/demo; its time on 2 CPU cores: results/demo/*/timings.tsv
 #   bash run.sh tiny            # toy size, a few minutes; results in out/tiny (the end-to-end test)
 #   TASK=short bash run.sh      # another task (sentiment | short | overlap); SEED=1 another seed
 # DPO and RLOO run with the study's settings at beta 0.1 (experiments/frontier.py; DPO seen twice as often), scored
@@ -47,28 +47,29 @@ stage sft   python train_mle.py --loss sft --out_dir $OUT/sft $COMMON $SFT
 stage label python eval.py label --policy $OUT/sft --task $TASK --seed $SEED $PAIRS --out $OUT/prefs.pt
 
 # 2. The two routes from the same pairs, side by side with one thread each (on 2 cores, faster than one job at a
-#    time with two threads). Offline: DPO. Online: a Bradley-Terry RM, then RLOO against it with a KL penalty.
+#    time with two threads). Offline: DPO. Online: a Bradley-Terry RM, then RLOO against it with a KL penalty, and
+#    best-of-N of SFT samples by the RM. Each lane then scores its own snapshots with the gold verifier, val prompts
+#    to choose and test prompts to report, so neither core waits for the other (the DPO lane also scores SFT).
 export OMP_NUM_THREADS=1
+score() {  # score NAME SPLIT CHECKPOINTS... [FLAGS]: gold reward and KL to SFT of each, in OUT/NAME.json
+  local name=$1 split=$2; shift 2
+  stage $name python eval.py score "$@" --ref $OUT/sft --task $TASK --split $split --seed $SEED $SCORE --json $OUT/$name.json
+}
 { stage rm   python train_rm.py --prefs $OUT/prefs.pt --init $OUT/sft --out_dir $OUT/rm $COMMON $RM
+  score bon_val val $OUT/sft --best_of $BON --rm $OUT/rm
   stage rloo python train_rl.py --algo rloo --reward $OUT/rm --init $OUT/sft --beta 0.1 --out_dir $OUT/rloo \
-                 --snapshots $COMMON $RLOO; } & online=$!
-stage dpo   python train_mle.py --loss dpo --prefs $OUT/prefs.pt --ref $OUT/sft --beta 0.1 --out_dir $OUT/dpo \
-              --snapshots $COMMON $DPO & offline=$!
+                 --snapshots $COMMON $RLOO
+  for split in val test; do score score_rloo_$split $split $OUT/rloo/step_*.pt; done; } & online=$!
+{ stage dpo  python train_mle.py --loss dpo --prefs $OUT/prefs.pt --ref $OUT/sft --beta 0.1 --out_dir $OUT/dpo \
+                 --snapshots $COMMON $DPO
+  for split in val test; do score score_dpo_$split $split $OUT/sft $OUT/dpo/step_*.pt; done
+  until [ -f $OUT/rm.done ]; do sleep 1; done  # the online lane's RM: a failed one ends the job at `wait` below
+  score bon_test test $OUT/sft --best_of $BON --rm $OUT/rm; } & offline=$!
 wait $online; wait $offline
 
-# 3. Every snapshot, SFT, and best-of-N of SFT samples by the RM, scored by the gold verifier: val to choose, test
-#    to report.
-pids=()
-for split in val test; do
-  { stage score_$split python eval.py score $OUT/sft $OUT/dpo/step_*.pt $OUT/rloo/step_*.pt --ref $OUT/sft \
-                         --task $TASK --split $split --seed $SEED $SCORE --json $OUT/score_$split.json
-    stage bon_$split   python eval.py score $OUT/sft --best_of $BON --rm $OUT/rm --ref $OUT/sft \
-                         --task $TASK --split $split --seed $SEED $SCORE --json $OUT/bon_$split.json; } & pids+=($!)
-done
-for pid in "${pids[@]}"; do wait $pid; done
-
-# 4. The picture and the table: compare at matched KL, never at a single point.
-python eval.py frontier --val $OUT/score_val.json $OUT/bon_val.json --test $OUT/score_test.json $OUT/bon_test.json \
+# 3. The picture and the table: compare at matched KL, never at a single point.
+python eval.py frontier --val $OUT/score_{dpo,rloo}_val.json $OUT/bon_val.json \
+  --test $OUT/score_{dpo,rloo}_test.json $OUT/bon_test.json \
   --out $OUT/frontier_$TASK.png | tee $OUT/table.md
 { for f in "$OUT"/*.done; do printf '%s\t%s\n' "$(basename "$f" .done)" "$(cat "$f")"; done
   printf 'total\t%s\ncpus\t%s\nload\t%s\n' "$SECONDS" "$(getconf _NPROCESSORS_ONLN)" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"

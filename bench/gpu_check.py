@@ -478,10 +478,7 @@ def checks(mode, out_json):
     y2, m2 = M.sample(model, prompts, Cn, eos, 1.0, use_cache=False, u=u)
     real = (m1 + m2) > 0
     diff = (y1 != y2) & real
-    hs = cfg.n_embd // cfg.n_head
-    cdtype = torch.bfloat16 if gpu else model.wte.weight.dtype  # as model.sample allocates its cache
-    cache = [tuple(torch.empty(Bp, cfg.n_head, Pl + Cn, hs, device=dev, dtype=cdtype) for _ in range(2))
-             for _ in range(cfg.n_layer)]
+    cache = M.kv_cache(model, Bp, Pl + Cn, torch.device(dev))
     with torch.no_grad(), M.autocast(dev):
         full = model(torch.cat([prompts, y1], 1)[:, :-1])[:, Pl - 1:].float()
         inc = [model(prompts, cache, 0, keep=1)[:, -1]]

@@ -740,7 +740,20 @@ def performance_md():
         f"; measured {meta['date'].split()[0]}. The peer: transformers {v['transformers']} and trl {v['trl']} on the same "
         "model shape, the repo's weights copied in. `python bench/bench.py` made it; every repetition and what exactly "
         "is timed: `results/bench.md`."
-        f"\n\n{gpu}")
+        f"\n\n{waits_md()}\n\n{gpu}")
+
+
+def waits_md():
+    """What users wait on, beside the per-step figures: the main job and a study, and where their time goes."""
+    path = os.path.join(ROOT, DEMO, 'timings.tsv')
+    rows = dict(line.rstrip('\n').split('\t', 1) for line in open(path) if '\t' in line) if os.path.exists(path) else {}
+    job = (f"the main job (`bash run.sh`) {min_s(float(rows['total']))} of wall time on a {rows.get('cpus', '?')}-core "
+           f"CPU (`{DEMO}/timings.tsv`)" if 'total' in rows else "the main job's wall time is not yet recorded")
+    hours = sum(x for _, x in own_timings('frontier') if x is not None) / 3600
+    prof = os.path.exists(os.path.join(RES, 'profile.md'))
+    return (f"What users wait on: {job}; the frontier study {hours:.1f} one-thread CPU-hours. " +
+            ("Where that time goes, stage by stage and op by op: `results/profile.md` (`python bench/profile.py`)."
+             if prof else "`python bench/profile.py` writes where that time goes to `results/profile.md`."))
 
 
 def fill_markers(text, blocks):

@@ -16,9 +16,10 @@ def test_tiny_pipeline(tmp_path):
     rows = {line.split(' | ')[0][2:]: line for line in r.stdout.splitlines() if line.startswith('| ')}
     assert set(rows) >= {'dpo', 'rloo', 'best-of-N'} and 'KL <= 10' in rows['method']
     assert '(KL ' in rows['rloo'] and 'best-of-N' in open(os.path.join(out, 'table.md')).read()
-    # every snapshot scored, on val and on test alike; SFT at KL 0
-    test = json.load(open(os.path.join(out, 'score_test.json')))['policies']
-    val = json.load(open(os.path.join(out, 'score_val.json')))['policies']
+    # every snapshot scored, on val and on test alike (each lane scores its own route's); SFT at KL 0
+    test, val = ({k: v for m in ('dpo', 'rloo') for k, v in
+                  json.load(open(os.path.join(out, f'score_{m}_{split}.json')))['policies'].items()}
+                 for split in ('test', 'val'))
     assert set(test) == set(val) and test['sft']['kl'] == 0.0
     rloo = [r for n, r in test.items() if n.startswith('rloo/step_')]
     assert len(rloo) == 4 and len([n for n in test if n.startswith('dpo/step_')]) >= 3
@@ -27,4 +28,4 @@ def test_tiny_pipeline(tmp_path):
     assert all(r['kl'] > 0 for r in rloo)
     # a rerun reuses every finished stage
     r2 = subprocess.run(['bash', 'run.sh', 'tiny'], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert r2.returncode == 0 and r2.stdout.count('done before, reused') == 9
+    assert r2.returncode == 0 and r2.stdout.count('done before, reused') == 11
