@@ -752,8 +752,8 @@ def waits_md():
     hours = sum(x for _, x in own_timings('frontier') if x is not None) / 3600
     prof = os.path.exists(os.path.join(RES, 'profile.md'))
     return (f"What users wait on: {job}; the frontier study {hours:.1f} one-thread CPU-hours. " +
-            ("Where that time goes, stage by stage and op by op: `results/profile.md` (`python bench/profile.py`)."
-             if prof else "`python bench/profile.py` writes where that time goes to `results/profile.md`."))
+            ("Where that time goes, stage by stage and op by op: `results/profile.md` (`python bench/profile_stages.py`)."
+             if prof else "`python bench/profile_stages.py` writes where that time goes to `results/profile.md`."))
 
 
 def fill_markers(text, blocks):

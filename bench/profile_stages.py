@@ -7,8 +7,8 @@ Where the time goes. Three views, written to results/profile.md:
      sampling call and a log-prob pass as eval.py score makes them (256 rows of 8 + 24 tokens); and the rate
      the matrix multiplies reach against one large multiply on the same thread, the ceiling of this CPU.
 
-  python bench/profile.py              # about a minute, 1 thread
-  python bench/profile.py --reps 5     # more profiled units of each kind
+  python bench/profile_stages.py              # about a minute, 1 thread
+  python bench/profile_stages.py --reps 5     # more profiled units of each kind
 """
 import argparse
 import os
@@ -154,7 +154,7 @@ def ops_md():
 if __name__ == '__main__':
     load = os.getloadavg()[0]
     body = [main_job_md(), study_md(), ops_md()]
-    head = (f'# Profile\n\n`python bench/profile.py` on {os.cpu_count()} CPUs, torch {torch.__version__}, '
+    head = (f'# Profile\n\n`python bench/profile_stages.py` on {os.cpu_count()} CPUs, torch {torch.__version__}, '
             f'{time.strftime("%Y-%m-%d")}; 1-minute load average {load:.2f} before, {os.getloadavg()[0]:.2f} after.\n')
     text = '\n\n'.join([head] + body) + '\n'
     open(args.out, 'w').write(text)
