@@ -48,15 +48,27 @@ def timings(path):
 
 
 def main_job_md():
+    """Stage by stage; beside it, if kept, the same job before its stages after the pairs ran in two lanes
+    (timings_before_lanes.tsv: run.sh at b65f794, same machine, same day)."""
     t = timings(os.path.join(args.demo, 'timings.tsv'))
-    total = t.pop('total', None)
-    t.pop('cpus', None)
+    before_path = os.path.join(args.demo, 'timings_before_lanes.tsv')
+    b = timings(before_path) if os.path.exists(os.path.join(ROOT, before_path)) else {}
+    for d in (t, b):
+        d.pop('cpus', None)
+    total, b_total = t.pop('total', None), b.pop('total', None)
     work = sum(t.values())
     L = [f"## 1. The main job: `{args.demo}/timings.tsv`\n", '| stage | wall s | share of summed stage time |',
          '|---|---|---|']
     L += [f'| {k} | {v:.0f} | {100 * v / work:.0f}% |' for k, v in sorted(t.items(), key=lambda kv: -kv[1])]
     L.append(f'\nSummed stage time {work:.0f} s' + (f'; wall time {total:.0f} s (stages after the pairs run in two '
                                                       f'lanes side by side)' if total else '') + '.')
+    if b and total and b_total:
+        pre = ('sft', 'label')  # the same commands before and after: their ratio is the run-to-run noise
+        after, bef = total - sum(t[k] for k in pre), b_total - sum(b[k] for k in pre)
+        L.append(f"\nBefore the lanes (`{before_path}`, one run of the same job on the same machine): wall time "
+                 f"{b_total:.0f} s; after the pairs {bef:.0f} s, against {after:.0f} s now ({bef / after:.2f}x). "
+                 f"The unchanged SFT stage took {b['sft']:.0f} s then and {t['sft']:.0f} s now "
+                 f"({b['sft'] / t['sft']:.2f}x): one run each, so a difference of that size is noise.")
     return '\n'.join(L)
 
 
@@ -131,6 +143,7 @@ def ops_md():
     L = ['## 3. Op by op, one thread\n',
          '| work | seconds per unit | matrix multiply | attention | softmax, log-softmax, cumsum | other | '
          'matrix multiply GFLOP/s |', '|---|---|---|---|---|---|---|']
+    rates = []
     for name, fn in units().items():
         fn()  # warm-up
         with torch_profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
@@ -143,11 +156,15 @@ def ops_md():
         share = {k: sum(e.self_cpu_time_total for e in ev if e.key in ops) / total for k, ops in KINDS.items()}
         mm = [e for e in ev if e.key in KINDS['matrix multiply']]
         rate = sum(e.flops for e in mm) / max(1e-9, sum(e.self_cpu_time_total for e in mm) * 1e-6) / 1e9
+        rates.append(rate)
         L.append(f'| {name} | {wall:.3f} | ' + ' | '.join(f'{100 * s:.0f}%' for s in share.values()) +
                  f' | {100 * (1 - sum(share.values())):.0f}% | {rate:.0f} |')
     L.append(f'\nShares are of the profiled ops\' self time (the profiler adds its own overhead, so the seconds '
              f'run a little long). The ceiling: one 1024 x 1024 x 1024 multiply reaches {ceiling:.0f} GFLOP/s on '
-             f'this thread; {args.reps} profiled units of each kind after one warm-up.')
+             f'this thread; {args.reps} profiled units of each kind after one warm-up. The matrix multiplies, the '
+             f'largest share of every kind of work, run at {100 * min(rates) / ceiling:.0f}-'
+             f'{100 * max(rates) / ceiling:.0f}% of that ceiling: the remaining speed-ups on this CPU are less work '
+             f'or different numerics (bf16, reused sampling logits), not better kernels.')
     return '\n'.join(L)
 
 
