@@ -365,7 +365,7 @@ def pairs_needed(ns, values, target):
 
 def multiplier(curves, reached_by, needed_by, n):
     """N'/N: the pairs needed_by's seed-mean curve needs to reach reached_by's seed-mean value at N."""
-    ns = [m for m in DE.NS if m in curves[needed_by]]
+    ns = sorted(curves[needed_by])  # whichever N the sweep measured (the first pass's, or the second's)
     mean = lambda c, m: statistics.mean(c[m].values())  # noqa: E731
     nn, sign = pairs_needed(ns, [mean(curves[needed_by], m) for m in ns], mean(curves[reached_by], n))
     return nn / n, sign
@@ -380,7 +380,7 @@ def de_table(points, task, n_boot=2000):
         if a not in c or b not in c:
             continue
         seeds = sorted(set.intersection(*(set(c[m][n]) for m in (a, b) for n in c[m])))
-        full = {m: {n: {s: c[m][n][s]['gold_reward'] for s in seeds} for n in DE.NS if n in c[m]} for m in (a, b)}
+        full = {m: {n: {s: c[m][n][s]['gold_reward'] for s in seeds} for n in sorted(c[m])} for m in (a, b)}
         if not seeds or len(full[b]) < 2:
             continue
         rng = random.Random(0)

@@ -187,3 +187,68 @@ def test_h5_best_of_n_reads_each_rerankers_picks_on_the_same_samples(tmp_path, m
     assert "| sentiment | DPO's implicit reward, 4000 pairs | +0.015 ± 0.007 | +0.215 ± 0.007 |" in md
     assert '| sentiment | RM, 500 pairs | - | - |' in md and '0.9' not in md
     assert (tmp_path / 'h5_best_of_n_sentiment.png').exists()
+
+
+# ---- the second pass (experiments/data_efficiency_v2.py): its protocol, pinned on its job list
+
+import data_efficiency_v2 as DE2  # noqa: E402
+
+
+def flag(cmd, name):
+    return cmd.split(f'--{name} ')[1].split()[0]
+
+
+def test_v2_snapshots_every_fixed_number_of_steps_at_every_n():
+    """Kills snapshots spaced as a fraction of the run (the first pass: at large N the first was past the budget)."""
+    runs = [(n, c) for n, _, c, rec in DE2.jobs() if rec is None and ('--loss dpo' in c or '--algo rloo' in c)]
+    assert {n.split('/')[3] for n, _ in runs} == {'sentiment', 'short', 'overlap'}
+    for name, cmd in runs:
+        every, steps = int(flag(cmd, 'eval_interval')), int(flag(cmd, 'max_iters'))
+        assert '--snapshots' in cmd and every == (DE2.DPO_EVERY if '--loss dpo' in cmd else DE2.RLOO_EVERY), name
+        assert steps // every >= 15, name  # room for several snapshots inside each budget, and past them
+    n16k = [c for n, c in runs if n.endswith('dpo_b0.1_n16000')][0]
+    assert flag(n16k, 'max_iters') == '500' and flag(n16k, 'eval_interval') == '20'  # 1 epoch of 16000, every 20
+
+
+def test_v2_rm_is_trained_as_the_frontiers_at_every_n():
+    """Kills --keep_best (it kept the first eval of nearly every small-N RM) and a step count that drops the floor."""
+    rms = {n: c for n, _, c, rec in DE2.jobs() if rec is None and c.startswith('python train_rm.py')}
+    assert len(rms) == 3 * sum(len(v) for v in DE2.NS.values())
+    for name, cmd in rms.items():
+        n = int(flag(cmd, 'n_pairs'))
+        assert '--keep_best' not in cmd and int(flag(cmd, 'max_iters')) == max(250, math.ceil(2 * n / 32)), name
+    assert DE2.rm_steps(4000) == 250  # the frontier's RM: 2 epochs of 4000 pairs at 32 a step
+    assert DE2.rm_steps(250) == 250 and DE2.rm_steps(16000) == 1000
+
+
+def test_v2_chooses_over_both_betas_within_each_budget(tmp_path):
+    """The test checkpoint of (method, N, budget) is the val best within the budget over both betas' snapshots and
+    SFT; a chosen checkpoint that is gone is refused, not replaced."""
+    def write(run, rows):
+        with open(tmp_path / f'sentiment_seed1_{run}_val.jsonl', 'w') as f:
+            f.writelines(json.dumps(r) + '\n' for r in rows)
+    keep = tmp_path / 'b003_s8'
+    keep.mkdir()
+    write('bon', [{'method': 'best_of_n', 'best_of': 1, 'kl': 0.0, 'gold_reward': 0.1, 'path': 'sft'},
+                  {'method': 'best_of_n', 'best_of': 2, 'kl': 0.3, 'gold_reward': 0.2, 'path': 'sft'}])
+    write('dpo_b0.1_n250', [{'method': 'dpo', 'kl': 5.0, 'gold_reward': 0.3, 'path': 'b01_s20'},
+                            {'method': 'dpo', 'kl': 15.0, 'gold_reward': 0.6, 'path': 'b01_s40'}])
+    write('dpo_b0.03_n250', [{'method': 'dpo', 'kl': 8.0, 'gold_reward': 0.4, 'path': str(keep)},
+                             {'method': 'dpo', 'kl': 25.0, 'gold_reward': 0.9, 'path': 'b003_s40'}])
+    pick = lambda budget: DE2.chosen('sentiment', 1, 'dpo', 250, budget, res=str(tmp_path))['path']  # noqa: E731
+    assert (pick(10), pick(20), pick(30), pick(3)) == (str(keep), 'b01_s40', 'b003_s40', 'sft')
+    cmd = 'python eval.py score --split test CHOSEN:sentiment:1:dpo:250:10 --json x'
+    assert DE2.resolve(cmd, res=str(tmp_path)) == f'python eval.py score --split test {keep} --json x'
+    with pytest.raises(ValueError, match='b01_s40 is gone'):
+        DE2.resolve(cmd.replace(':10 ', ':20 '), res=str(tmp_path))
+
+
+def test_the_multiplier_reads_a_curve_up_to_16000_pairs():
+    """The second pass's N reach 16000: a DPO curve that reaches RLOO's value only between 8000 and 16000 gives a
+    finite multiplier above 8000/N, not a '> max' (kills N read from the first pass's list, which ends at 8000)."""
+    ns = DE2.NS['sentiment']
+    dpo = {n: {1: 0.1 * math.log2(n / 250)} for n in ns}  # 0 at 250, 0.6 at 16000
+    rloo = {n: {1: 0.55} for n in ns}
+    m, sign = report.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 1000)
+    assert sign == '' and m == pytest.approx(2 ** 5.5 * 250 / 1000)  # DPO reaches 0.55 at 250 * 2^5.5 pairs
+    assert 8000 / 1000 < m < 16000 / 1000
