@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from frontier import ROOT, SEEDS, TASKS  # noqa: E402  (the sweep's own seeds and tasks)
 import data_efficiency as DE  # noqa: E402
+import data_efficiency_v2 as DE2  # noqa: E402
 
 RES = os.path.join(ROOT, 'results')
 TEMPLATE = os.path.join(ROOT, 'experiments', 'report_template.md')
@@ -371,12 +372,12 @@ def multiplier(curves, reached_by, needed_by, n):
     return nn / n, sign
 
 
-def de_table(points, task, n_boot=2000):
+def de_table(points, task, n_boot=2000, pairs=MULTIPLIERS):
     """The multiplier at each N where both curves are complete, with a 95% bootstrap interval over seeds (seeds
     resampled with replacement; with 3 seeds there are only 10 distinct resamples, so the interval is coarse)."""
     c = points.get(task, {})
     out = {}
-    for a, b in MULTIPLIERS:
+    for a, b in pairs:
         if a not in c or b not in c:
             continue
         seeds = sorted(set.intersection(*(set(c[m][n]) for m in (a, b) for n in c[m])))
@@ -503,6 +504,110 @@ def de_rm_acc():
     return acc
 
 
+# ---- the second pass (experiments/data_efficiency_v2.py): a method's value at N is its val-chosen test row, per
+# budget, over both betas; best-of-n by each N's RM, n chosen on val
+
+DE2_METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-n (RM)'}
+DE2_PAIRS = (('rloo', 'dpo'), ('best_of_n', 'dpo'))
+
+
+def de2_points(rows, budget):
+    """{task: {method: {N: {seed: test row}}}} at one budget."""
+    out = {}
+    for r in rows:
+        if r['split'] == 'test' and r['method'] in ('dpo', 'rloo') and r['setting'].endswith(f'_kl{budget}'):
+            n = int(r['setting'].split('_')[0][1:])
+            out.setdefault(r['task'], {}).setdefault(r['method'], {}).setdefault(n, {})[r['seed']] = r
+    for task, seed in sorted({(r['task'], r['seed']) for r in rows if r['run'] == 'bon' and r['split'] == 'test'}):
+        bon = {s: [r for r in rows if (r['task'], r['seed'], r['run'], r['split']) == (task, seed, 'bon', s)]
+               for s in ('val', 'test')}
+        sft = next(r for r in bon['val'] if r['best_of'] == 1)
+        for n in DE2.NS[task]:
+            cands = [r for r in bon['val'] if os.path.basename(r['rm'] or '') == f'rm_n{n}']
+            if cands:
+                best = DE.choose(cands, sft, budget)
+                test = next(r for r in bon['test'] if r['name'] == best['name'] and (best is sft or r['rm'] == best['rm']))
+                out.setdefault(task, {}).setdefault('best_of_n', {}).setdefault(n, {})[seed] = test
+    return out
+
+
+def de2_checks(rows):
+    """Per budget: (runs, runs with fewer than 3 val snapshots inside the budget, test picks that are SFT itself,
+    test picks)."""
+    sft = {(r['task'], r['seed']): r['path'] for r in rows if r['run'] == 'bon' and r['split'] == 'val' and r['best_of'] == 1}
+    runs = {}
+    for r in rows:
+        if r['split'] == 'val' and r['method'] in ('dpo', 'rloo'):
+            runs.setdefault((r['task'], r['seed'], r['run']), []).append(r['kl'])
+    out = {}
+    for b in DE2.BUDGETS:
+        picks = [r for r in rows if r['split'] == 'test' and r['method'] in ('dpo', 'rloo') and r['setting'].endswith(f'_kl{b}')]
+        out[b] = (len(runs), sum(sum(k <= b for k in kls) < 3 for kls in runs.values()),
+                  sum(r['path'] == sft.get((r['task'], r['seed'])) for r in picks), len(picks))
+    return out
+
+
+def de2_verifiers():
+    """{(task, N): {'rm': [(acc, loglik) per seed], 'dpo': [...]}}: each N's RM at its end and the DPO (beta 0.1)
+    implicit reward at its end, on the 500 val pairs."""
+    out = {}
+    for path in glob.glob(os.path.join(RES, 'data_efficiency_v2', 'logs', 'seed*_*.jsonl')):
+        m = re.fullmatch(r'seed\d+_([a-z]+)_(rm|dpo_b0\.1)_n(\d+)\.jsonl', os.path.basename(path))
+        ev = [r for r in map(json.loads, open(path)) if 'val_pref_acc' in r] if m else []
+        if ev:
+            out.setdefault((m[1], int(m[3])), {}).setdefault(m[2][:3], []).append((ev[-1]['val_pref_acc'], ev[-1]['val_pref_loglik']))
+    return out
+
+
+def de2_md(rows):
+    """The second pass's tables: per task and budget the curves and the multipliers; the protocol's checks; the
+    verifiers at each N."""
+    if not rows:
+        return '`python experiments/data_efficiency_v2.py` has written no records yet.'
+    L = []
+    checks = de2_checks(rows)
+    L += ['| budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
+          '|---|---|---|---|']
+    L += [f'| {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in checks.items()]
+    L.append('')
+    for budget in DE2.BUDGETS:
+        points = de2_points(rows, budget)
+        for task in TASKS:
+            c, ns = points.get(task), DE2.NS[task]
+            if not c:
+                continue
+            L += [f"**{task}, KL <= {budget} nats**: test gold reward of the val-chosen checkpoint (both betas and SFT "
+                  "the candidates), mean ± sd over seeds (how many seeds):", '',
+                  '| method | ' + ' | '.join(f'N = {n}' for n in ns) + ' |', '|---' * (len(ns) + 1) + '|']
+            for method, label in DE2_METHODS.items():
+                cells = []
+                for n in ns:
+                    v = [r['gold_reward'] for r in c.get(method, {}).get(n, {}).values()]
+                    cells.append('-' if not v else f'{mean_sd(v)[0]:+.3f}' + (f' ± {mean_sd(v)[1]:.3f}' if len(v) > 1 else '')
+                                 + f' ({len(v)})')
+                L.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+            t = de_table(points, task, pairs=DE2_PAIRS)
+            if t:
+                L += ['', "Pairs multiplier N'/N (DPO's seed-mean curve reaching the method's value at N), 95% bootstrap "
+                      'interval over seeds:', '', '| reached by | ' + ' | '.join(f'N = {n}' for n in ns) + ' |',
+                      '|---' * (len(ns) + 1) + '|']
+                for a, b in DE2_PAIRS:
+                    cells = [f"{mult_cell(t[k], n)} ({len(t[k]['seeds'])} seeds)" if (k := f'{a}/{b}@{n}') in t else '-'
+                             for n in ns]
+                    L.append(f'| {DE2_METHODS[a]} | ' + ' | '.join(cells) + ' |')
+            L.append('')
+    ver = de2_verifiers()
+    if ver:
+        L += ['Each N\'s verifier on the 500 val pairs at the end of training, mean over seeds: the RM (accuracy, '
+              'preference log-likelihood) and DPO\'s implicit reward at beta 0.1 (the same):', '',
+              '| task | N | RM accuracy | RM log-lik | DPO accuracy | DPO log-lik | seeds |', '|---|---|---|---|---|---|---|']
+        for (task, n), v in sorted(ver.items(), key=lambda kv: (TASKS.index(kv[0][0]), kv[0][1])):
+            cell = lambda k, i: f"{statistics.mean(x[i] for x in v[k]):.3f}" if k in v else '-'  # noqa: E731
+            L.append(f"| {task} | {n} | {cell('rm', 0)} | {cell('rm', 1)} | {cell('dpo', 0)} | {cell('dpo', 1)} | "
+                     f"{max(len(x) for x in v.values())} |")
+    return '\n'.join(L)
+
+
 def de_diagnosis_md(rows):
     """Where the budget's choice could not use a run, and how well each N's verifier ranks held-out pairs."""
     fb, acc = de_fallbacks(rows), de_rm_acc()
@@ -571,7 +676,7 @@ def h5_best_of_n(rows, shown=(1, 4, 16, 64)):
 
 DEMO = os.path.join('results', 'demo', 'sentiment_seed1337')  # what `bash run.sh` copies (seed 1337, sentiment)
 SWEEPS = {'frontier': 'the frontier', 'hypotheses': 'the hypotheses (H1, H3, H4)', 'size': 'RM size and policy size',
-          'data_efficiency': 'data efficiency'}
+          'data_efficiency': 'data efficiency', 'data_efficiency_v2': 'data efficiency, second pass'}
 
 
 def min_s(seconds):
@@ -1302,6 +1407,7 @@ def main():
                        'multipliers': tables}, f, indent=1)
     blocks['data_efficiency'] = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n'
                                                       for t in figs), de_markdown(points, tables), de_diagnosis_md(de_rows)])
+    blocks['data_efficiency_v2'] = de2_md(load('data_efficiency_v2'))
     md = h5_best_of_n(de_rows)
     blocks['h5_bon'] = ''.join(f'![h5 best-of-n {t}](results/h5_best_of_n_{t}.png)\n' for t in TASKS
                                if os.path.exists(os.path.join(RES, f'h5_best_of_n_{t}.png'))) + '\n' + md

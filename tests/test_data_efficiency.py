@@ -252,3 +252,15 @@ def test_the_multiplier_reads_a_curve_up_to_16000_pairs():
     m, sign = report.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 1000)
     assert sign == '' and m == pytest.approx(2 ** 5.5 * 250 / 1000)  # DPO reaches 0.55 at 250 * 2^5.5 pairs
     assert 8000 / 1000 < m < 16000 / 1000
+
+
+def test_v2_counts_runs_short_of_snapshots_and_sft_picks():
+    """The report's protocol checks: a run with fewer than 3 val snapshots inside a budget, and a test pick that is
+    SFT itself, are each counted per budget."""
+    row = lambda **kw: {'task': 'sentiment', 'seed': 1, 'best_of': None, **kw}  # noqa: E731
+    rows = [row(run='bon', split='val', method='best_of_n', best_of=1, kl=0.0, path='sft'),
+            *[row(run='dpo_b0.1_n250', split='val', method='dpo', kl=k, path=f's{k}') for k in (5.0, 8.0, 12.0)],
+            *[row(run='rloo_b0.1_n250', split='val', method='rloo', kl=k, path=f'r{k}') for k in (1.0, 2.0, 3.0)],
+            row(run='dpo_n250_kl10', split='test', method='dpo', setting='n250_kl10', path='sft'),
+            row(run='dpo_n250_kl20', split='test', method='dpo', setting='n250_kl20', path='s12.0')]
+    assert report.de2_checks(rows) == {10: (2, 1, 1, 1), 20: (2, 0, 0, 1)}
