@@ -5,7 +5,7 @@ Where the time goes. Three views, written to results/profile.md:
   3. op by op (torch.profiler), one unit of each kind of work at the demo shape (the default GPTConfig): an SFT
      step (32 x 64 tokens), a DPO step (32 pairs of 8 + 24 tokens), an RLOO step (16 prompts x 4 samples), a
      sampling call and a log-prob pass as eval.py score makes them (256 rows of 8 + 24 tokens); and the rate
-     the matrix multiplies reach against one large multiply on the same thread, the ceiling of this CPU.
+     the matrix multiplies reach against one large square multiply on the same thread (the reference rate).
 
   python bench/profile_stages.py              # about a minute, 1 thread
   python bench/profile_stages.py --reps 5     # more profiled units of each kind
@@ -128,18 +128,22 @@ def units():
             'log-probs (256 x 8+24 tokens)': logprobs}
 
 
-def gemm_ceiling(n=1024, reps=10):
+def gemm_reference(n=1024, reps=5, trials=5):
+    """The best rate of one large square multiply over several trials (a shared CPU only ever slows a trial
+    down). A reference, not a hard ceiling: some of the model's shapes run a little faster."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
+    a @ b
+    best = 0.0
+    for _ in range(trials):
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9)
+    return best
 
 
 def ops_md():
-    ceiling = gemm_ceiling()
+    ref = gemm_reference()
     L = ['## 3. Op by op, one thread\n',
          '| work | seconds per unit | matrix multiply | attention | softmax, log-softmax, cumsum | other | '
          'matrix multiply GFLOP/s |', '|---|---|---|---|---|---|---|']
@@ -160,11 +164,11 @@ def ops_md():
         L.append(f'| {name} | {wall:.3f} | ' + ' | '.join(f'{100 * s:.0f}%' for s in share.values()) +
                  f' | {100 * (1 - sum(share.values())):.0f}% | {rate:.0f} |')
     L.append(f'\nShares are of the profiled ops\' self time (the profiler adds its own overhead, so the seconds '
-             f'run a little long). The ceiling: one 1024 x 1024 x 1024 multiply reaches {ceiling:.0f} GFLOP/s on '
+             f'run a little long). The reference: one 1024 x 1024 x 1024 multiply reaches {ref:.0f} GFLOP/s on '
              f'this thread; {args.reps} profiled units of each kind after one warm-up. The matrix multiplies, the '
-             f'largest share of every kind of work, run at {100 * min(rates) / ceiling:.0f}-'
-             f'{100 * max(rates) / ceiling:.0f}% of that ceiling: the remaining speed-ups on this CPU are less work '
-             f'or different numerics (bf16, reused sampling logits), not better kernels.')
+             f'largest share of every kind of work, run at {100 * min(rates) / ref:.0f}-'
+             f'{100 * max(rates) / ref:.0f}% of that rate: the remaining speed-ups on this CPU are less work '
+             f'or lower precision, not faster kernels.')
     return '\n'.join(L)
 
 

@@ -81,8 +81,9 @@ def jobs():
     return out
 
 
-def read(task, seed, run, split):
-    return [json.loads(line) for line in open(F.record_path(RES, task, seed, run, split))]
+def read(task, seed, run, split, res=RES):
+    with open(F.record_path(res, task, seed, run, split)) as f:
+        return [json.loads(line) for line in f]
 
 
 def choose(val_rows, sft_row, budget=BUDGET):
@@ -91,16 +92,20 @@ def choose(val_rows, sft_row, budget=BUDGET):
     return max(trained + [sft_row], key=lambda r: r['gold_reward'])
 
 
-def resolve(cmd):
-    """CHOSEN:task:seed:run becomes the checkpoint that the run's val records choose."""
+def first_pass_pick(task, seed, run):
+    """The val record that CHOSEN:task:seed:run names in this pass: the run's val-best within the budget."""
+    sft = next(r for r in read(task, int(seed), 'bon', 'val') if r['best_of'] == 1)
+    return choose(read(task, int(seed), run, 'val'), sft)
+
+
+def resolve(cmd, pick=first_pass_pick):
+    """CHOSEN:<fields> becomes the checkpoint of the val record pick(*fields) (each pass has its own fields)."""
     if 'CHOSEN:' not in cmd:
         return cmd
     spec = cmd.split('CHOSEN:')[1].split()[0]
-    task, seed, run = spec.split(':')
-    sft = next(r for r in read(task, int(seed), 'bon', 'val') if r['best_of'] == 1)
-    path = choose(read(task, int(seed), run, 'val'), sft)['path']
+    path = pick(*spec.split(':'))['path']
     if not os.path.exists(path):  # a retrained run would not be the one its val records chose from
-        raise ValueError(f"{path} is gone: delete {F.record_path(RES, task, seed, run, 'val')} to redo the run")
+        raise ValueError(f"{path} is gone: delete the val records it was chosen from ({spec}) to redo the run")
     return cmd.replace(f'CHOSEN:{spec}', path)
 
 

@@ -31,18 +31,16 @@ The protocol, fixed before any of its val numbers existed:
             scored on the test prompts, once per budget. Budgets: 10 nats per completion (the frontier's middle
             one) and 20 nats, where every run has room (the first pass's DPO and RLOO passed 10 nats within
             100-125 steps at small N).
-Spacing snapshots by steps, not by a fraction of the run, keeps several of every run's snapshots inside each
-budget. At lr 3e-4 DPO crosses the budgets within its first few hundred steps whatever N is: a DPO value at
-large N is then the value of the pairs it saw before the budget, which is what matched KL measures at that rate.
+Spacing snapshots by steps, not by a fraction of the run, is meant to keep several of every run's snapshots
+inside each budget; whether it does is counted from the records (the report's check table), not assumed.
 Online DPO (optional in the design) is left out. experiments/report.py draws the curves and the multiplier.
 Records: results/data_efficiency_v2/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run, and
 <task>_seed<seed>_<method>_n<N>_kl<budget>_test.jsonl for the one chosen checkpoint; best-of-n: _bon_<split>.
 """
-import json
 import math
 import os
 
-import data_efficiency as DE  # choose: the val-best candidate within a budget
+import data_efficiency as DE  # read, choose and resolve: the val-best candidate within a budget
 import frontier as F  # the runner, the seeds and the SFT runs
 
 OUT, RES = 'out/data_efficiency_v2', 'results/data_efficiency_v2'
@@ -108,29 +106,18 @@ def jobs():
     return out
 
 
-def read(task, seed, run, split, res=RES):
-    with open(F.record_path(res, task, seed, run, split)) as f:
-        return [json.loads(line) for line in f]
-
-
 def chosen(task, seed, method, n, budget, res=RES):
     """The val record the protocol picks: the best val gold reward within the budget among both betas'
     snapshots and SFT itself (best-of-1 of the best-of-n samples)."""
-    sft = next(r for r in read(task, seed, 'bon', 'val', res) if r['best_of'] == 1)
-    cands = [r for beta in BETAS for r in read(task, seed, f'{method}_b{beta}_n{n}', 'val', res)]
+    seed, n, budget = int(seed), int(n), float(budget)
+    sft = next(r for r in DE.read(task, seed, 'bon', 'val', res) if r['best_of'] == 1)
+    cands = [r for beta in BETAS for r in DE.read(task, seed, f'{method}_b{beta}_n{n}', 'val', res)]
     return DE.choose(cands, sft, budget)
 
 
 def resolve(cmd, res=RES):
     """CHOSEN:task:seed:method:N:budget becomes the checkpoint that the val records choose."""
-    if 'CHOSEN:' not in cmd:
-        return cmd
-    spec = cmd.split('CHOSEN:')[1].split()[0]
-    task, seed, method, n, budget = spec.split(':')
-    path = chosen(task, int(seed), method, int(n), float(budget), res)['path']
-    if not os.path.exists(path):  # a retrained run would not be the one its val records chose from
-        raise ValueError(f'{path} is gone: delete the val records of {method} at N={n} to redo its runs')
-    return cmd.replace(f'CHOSEN:{spec}', path)
+    return DE.resolve(cmd, lambda *spec: chosen(*spec, res=res))
 
 
 if __name__ == '__main__':

@@ -343,14 +343,23 @@ def de_points(rows):
                    r['method'] == 'best_of_n'] for s in ('val', 'test')}
         if not bon['test']:
             continue
-        sft = next(r for r in bon['val'] if r['best_of'] == 1)
         for (method, prefix), n in itertools.product(RERANKERS.items(), DE.NS):
-            cands = [r for r in bon['val'] if os.path.basename(r['rm']) == f'{prefix}{n}']
-            if cands:
-                best = DE.choose(cands, sft)
-                test = next(r for r in bon['test'] if r['name'] == best['name'] and (best is sft or r['rm'] == best['rm']))
+            test = bon_pick(bon, f'{prefix}{n}', DE.BUDGET)
+            if test:
                 out.setdefault(task, {}).setdefault(method, {}).setdefault(n, {})[seed] = test
     return out
+
+
+def bon_pick(bon, reranker, budget):
+    """Best-of-n by one reranker (its checkpoint's name): the val-best n within the budget, SFT (best-of-1)
+    included; its test row, or None if the reranker was not used. bon: {'val': rows, 'test': rows} of one
+    (task, seed)."""
+    sft = next(r for r in bon['val'] if r['best_of'] == 1)
+    cands = [r for r in bon['val'] if os.path.basename(r['rm'] or '') == reranker]
+    if not cands:
+        return None
+    best = DE.choose(cands, sft, budget)
+    return next(r for r in bon['test'] if r['name'] == best['name'] and (best is sft or r['rm'] == best['rm']))
 
 
 def pairs_needed(ns, values, target):
@@ -521,12 +530,9 @@ def de2_points(rows, budget):
     for task, seed in sorted({(r['task'], r['seed']) for r in rows if r['run'] == 'bon' and r['split'] == 'test'}):
         bon = {s: [r for r in rows if (r['task'], r['seed'], r['run'], r['split']) == (task, seed, 'bon', s)]
                for s in ('val', 'test')}
-        sft = next(r for r in bon['val'] if r['best_of'] == 1)
         for n in DE2.NS[task]:
-            cands = [r for r in bon['val'] if os.path.basename(r['rm'] or '') == f'rm_n{n}']
-            if cands:
-                best = DE.choose(cands, sft, budget)
-                test = next(r for r in bon['test'] if r['name'] == best['name'] and (best is sft or r['rm'] == best['rm']))
+            test = bon_pick(bon, f'rm_n{n}', budget)
+            if test:
                 out.setdefault(task, {}).setdefault('best_of_n', {}).setdefault(n, {})[seed] = test
     return out
 
