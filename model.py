@@ -470,6 +470,9 @@ def begin_run(args, model, optimizer, stage, rank=0, world=1, **resolved):
     """A training run's out_dir: refuse to write over another run (rank 0), restore the model and optimiser on
     --resume (a finished run exits here), write the resolved flags to config.json (rank 0). Returns (the resumed
     checkpoint or None, config)."""
+    if args.early_snapshots and (not args.snapshots or min(args.early_snapshots) < 1):
+        raise ValueError(f"--early_snapshots {' '.join(map(str, args.early_snapshots))}: needs --snapshots and "
+                         "two numbers >= 1 (EVERY UNTIL)")
     if rank == 0:
         prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     ck = None
@@ -576,7 +579,18 @@ def add_experiment_args(p):
     g = p.add_argument_group('experiments (sweeps)')
     g.add_argument('--snapshots', action='store_true',
                    help='also keep the weights at every eval point (out_dir/step_N.pt), to score a run along training')
+    g.add_argument('--early_snapshots', type=int, nargs=2, metavar=('EVERY', 'UNTIL'), default=None,
+                   help='with --snapshots, also keep one every EVERY steps up to step UNTIL (between eval points too): '
+                        'early steps move the policy fastest')
     return g
+
+
+def early_snapshot(args, step):
+    """--early_snapshots EVERY UNTIL: is this step one that keeps a snapshot although it is not an eval point?"""
+    if args.early_snapshots is None:
+        return False
+    every, until = args.early_snapshots
+    return step <= until and step % every == 0
 
 
 def train_step(model, optimizer, loss, lr, clip=1.0):
@@ -605,9 +619,13 @@ def log_and_save(out_dir, row, save, bar, stopping, snapshots=False):
     if stopping:
         bar.write(f"interrupted: checkpoint at step {row['step']} saved; continue with --resume")
     elif snapshots:
-        ck = safe_load(os.path.join(out_dir, 'ckpt.pt'), 'checkpoint')
-        save_checkpoint(os.path.join(out_dir, f"step_{row['step']}.pt"),
-                        **{k: v for k, v in ck.items() if k not in ('optimizer', 'pairs')})
+        keep_snapshot(out_dir, row['step'])
+
+
+def keep_snapshot(out_dir, step):
+    """Copy the checkpoint just saved to step_N.pt, without its optimiser state."""
+    ck = safe_load(os.path.join(out_dir, 'ckpt.pt'), 'checkpoint')
+    save_checkpoint(os.path.join(out_dir, f'step_{step}.pt'), **{k: v for k, v in ck.items() if k not in ('optimizer', 'pairs')})
 
 
 def format_row(row):

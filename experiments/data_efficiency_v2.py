@@ -9,20 +9,21 @@ RMs from their first eval, one beta per method, and N ended at 8000.
   python experiments/data_efficiency_v2.py --hours 1.8  # start no new job after 1.8 hours (then run it again)
   python experiments/data_efficiency_v2.py --dry        # the jobs still to do and their commands
 
-The protocol, fixed before any of its val numbers existed:
+The protocol, fixed before any of its val numbers existed, then revised once on val numbers only (below):
   pairs     per (task, seed), one labelled set from the seed's SFT (the frontier's SFT and labeller: ties dropped,
             a prompt reused at most 10 times, tau set for 93% agreement) of max(N) untied train pairs and 500 val
             pairs; a stage at N trains on the first N (--n_pairs), so a larger N only adds pairs. N runs to 16000
             on sentiment and overlap; on short the labeller cannot supply 16000 untied pairs at 10 uses of a prompt
-            (87% of its pairs tie), so it stops at 8000. short and overlap, where the paper expects a multiplier
-            of about 1, get four values of N (the cost cut); sentiment gets seven.
+            (87% of its pairs tie), so it stops at 8000. sentiment, where the paper expects a large multiplier,
+            gets five values of N; short and overlap, where it expects about 1, get three (the cost cut).
   RM        2 epochs but at least 250 steps, its final checkpoint: the frontier's RM (2 epochs of 4000 pairs is
             250 steps) at every N. Not chosen by val likelihood, which kept the first eval of 35 of the 36 small-N
             RMs of the first pass (the likelihood peaks before the RM's scale grows), nor by val accuracy, a noisy
             pick on 500 pairs that the frontier's RM does not get. Each N's val accuracy and log-likelihood are
             in its log.
-  DPO       lr 3e-4 (the frontier's), 1 epoch but at least 300 steps, a snapshot every 20 steps from step 20.
-  RLOO      against that N's RM, 200 steps (the frontier's), a snapshot every 10 steps from step 10.
+  DPO       lr 3e-4 (the frontier's), 1 epoch but at least 300 steps.
+  RLOO      against that N's RM, 200 steps (the frontier's).
+  snapshots for both, every 5 steps up to step 60, then every 20 steps, at every N.
   both      at beta 0.1 and 0.03 (the frontier's two): the same tuning for each method at every N.
   best-of-n SFT samples reranked by every N's RM, n = 1, 2, 4, 8, 16 (16 per prompt, not 64: the first pass's
             largest single cost); its KL is at most log 16 = 2.8 nats, inside both budgets.
@@ -30,9 +31,14 @@ The protocol, fixed before any of its val numbers existed:
             gold reward on the val prompts among those with val KL to SFT within the budget; only that one is
             scored on the test prompts, once per budget. Budgets: 10 nats per completion (the frontier's middle
             one) and 20 nats, where every run has room (the first pass's DPO and RLOO passed 10 nats within
-            100-125 steps at small N).
-Spacing snapshots by steps, not by a fraction of the run, is meant to keep several of every run's snapshots
-inside each budget; whether it does is counted from the records (the report's check table), not assumed.
+            100-125 steps at small N). Val: 300 of the val prompts (the same for every candidate of a task and
+            seed), one sample each; test: every test prompt, two samples each.
+The revision: the first chunk, with a snapshot every 20 DPO / 10 RLOO steps and val scored on every val prompt
+twice, left 8 of its 9 runs at N <= 500 with fewer than 3 val snapshots inside 10 nats (DPO crossed 10 nats by
+step 20-60, RLOO by step 10-30), and projected past the compute budget. Its records are kept in superseded/;
+only val KLs were read to change the spacing, the grid and the val prompts, and no method's setting changed.
+Whether the new spacing keeps 3 snapshots of every run inside each budget is counted from the records (the
+report's check table), not assumed.
 Online DPO (optional in the design) is left out. experiments/report.py draws the curves and the multiplier.
 Records: results/data_efficiency_v2/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run, and
 <task>_seed<seed>_<method>_n<N>_kl<budget>_test.jsonl for the one chosen checkpoint; best-of-n: _bon_<split>.
@@ -44,13 +50,12 @@ import data_efficiency as DE  # read, choose and resolve: the val-best candidate
 import frontier as F  # the runner, the seeds and the SFT runs
 
 OUT, RES = 'out/data_efficiency_v2', 'results/data_efficiency_v2'
-NS = {'sentiment': (250, 500, 1000, 2000, 4000, 8000, 16000), 'short': (250, 1000, 4000, 8000),
-      'overlap': (250, 1000, 4000, 16000)}
+NS = {'sentiment': (250, 1000, 4000, 8000, 16000), 'short': (250, 1000, 8000), 'overlap': (250, 1000, 16000)}
 BUDGETS = (10, 20)
 BETAS, LR = (0.1, 0.03), 3e-4
-DPO_EVERY, RLOO_EVERY = 20, 10  # steps between snapshots, the same at every N
+SNAPSHOTS = '--eval_interval 20 --snapshots --early_snapshots 5 60'  # the same steps for both methods at every N
 BEST_OF = 16
-SCORE = '--samples 2'
+SCORE = {'val': '--n_prompts 300 --samples 1', 'test': '--samples 2'}
 
 
 def rm_steps(n):
@@ -70,7 +75,8 @@ def jobs():
         for task in F.TASKS:
             ns, sft, t = NS[task], f'{F.OUT}/seed{seed}/sft', f'{OUT}/seed{seed}/{task}'
             prefs, common = f'{t}/prefs.pt', f'--seed {seed} --no_tqdm'
-            score = f'python eval.py score --ref {sft} --task {task} --seed {seed} {SCORE}'
+            score = {split: f'python eval.py score --ref {sft} --task {task} --split {split} --seed {seed} {s}'
+                     for split, s in SCORE.items()}
             out.append((f'{t}/label', [sft], f'python eval.py label --policy {sft} --task {task} --seed {seed} '
                         f'--n_pairs {max(ns)} --n_val 500 --drop_ties --max_per_prompt 10 --agreement 0.93 '
                         f'--out {prefs} --json {RES}/labels_{task}_seed{seed}.json', None))
@@ -79,29 +85,28 @@ def jobs():
                             f'--init {sft} --max_iters {rm_steps(n)} {common}', None))
             rms = [f'{t}/rm_n{n}' for n in ns]
             for split in ('val', 'test'):
-                out.append((f'{t}/score_bon_{split}', rms, f'{score} --split {split} {sft} --best_of {BEST_OF} '
+                out.append((f'{t}/score_bon_{split}', rms, f'{score[split]} {sft} --best_of {BEST_OF} '
                             f'--rm {" ".join(rms)}', (task, seed, 'bon', split)))
             for n in ns:
                 runs = {}
                 for beta in BETAS:
                     runs[f'dpo_b{beta}_n{n}'] = (
                         [f'{t}/label'], f'python train_mle.py --loss dpo --prefs {prefs} --n_pairs {n} --ref {sft} '
-                        f'--beta {beta} --lr {LR} --max_iters {dpo_steps(n)} --eval_interval {DPO_EVERY} '
-                        f'--snapshots {common}')
+                        f'--beta {beta} --lr {LR} --max_iters {dpo_steps(n)} {SNAPSHOTS} {common}')
                     runs[f'rloo_b{beta}_n{n}'] = (
                         [f'{t}/rm_n{n}'], f'python train_rl.py --algo rloo --reward {t}/rm_n{n} --init {sft} '
-                        f'--beta {beta} --max_iters 200 --eval_interval {RLOO_EVERY} --snapshots {common}')
+                        f'--beta {beta} --max_iters 200 {SNAPSHOTS} {common}')
                 for run, (deps, cmd) in runs.items():
                     method, setting = run.split('_', 1)
                     out += [(f'{t}/{run}', deps, cmd, None),
-                            (f'{t}/score_{run}_val', [f'{t}/{run}'], f'{score} --split val SNAPSHOTS:{t}/{run}',
+                            (f'{t}/score_{run}_val', [f'{t}/{run}'], f"{score['val']} SNAPSHOTS:{t}/{run}",
                              (task, seed, run, 'val', method, setting))]
                 for method in ('dpo', 'rloo'):
                     vals = [f'{t}/score_{method}_b{beta}_n{n}_val' for beta in BETAS]
                     for budget in BUDGETS:
                         name = f'{method}_n{n}_kl{budget}'
                         out.append((f'{t}/score_{name}_test', vals + [f'{t}/score_bon_val'],
-                                    f'{score} --split test CHOSEN:{task}:{seed}:{method}:{n}:{budget}',
+                                    f"{score['test']} CHOSEN:{task}:{seed}:{method}:{n}:{budget}",
                                     (task, seed, name, 'test', method, f'n{n}_kl{budget}')))
     return out
 

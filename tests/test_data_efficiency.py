@@ -1,6 +1,7 @@
 """What the data-efficiency sweep needs: nested subsets of one labelled set (--n_pairs), an RM that ends at its
 best held-out likelihood (--keep_best), several RMs reranking the same best-of-N samples, the val-only choice
 of the test checkpoint, and the pairs multiplier's interpolation."""
+import argparse
 import json
 import math
 import os
@@ -198,16 +199,32 @@ def flag(cmd, name):
     return cmd.split(f'--{name} ')[1].split()[0]
 
 
-def test_v2_snapshots_every_fixed_number_of_steps_at_every_n():
-    """Kills snapshots spaced as a fraction of the run (the first pass: at large N the first was past the budget)."""
+def test_v2_snapshots_at_the_same_steps_at_every_n():
+    """Kills snapshots spaced as a fraction of the run (the first pass: at large N the first was past the budget)
+    and the first chunk's spacing (every 20 DPO steps: small-N DPO passed 10 nats by step 20-60)."""
     runs = [(n, c) for n, _, c, rec in DE2.jobs() if rec is None and ('--loss dpo' in c or '--algo rloo' in c)]
     assert {n.split('/')[3] for n, _ in runs} == {'sentiment', 'short', 'overlap'}
     for name, cmd in runs:
         every, steps = int(flag(cmd, 'eval_interval')), int(flag(cmd, 'max_iters'))
-        assert '--snapshots' in cmd and every == (DE2.DPO_EVERY if '--loss dpo' in cmd else DE2.RLOO_EVERY), name
-        assert steps // every >= 15, name  # room for several snapshots inside each budget, and past them
+        early = argparse.Namespace(early_snapshots=list(map(int, cmd.split('--early_snapshots ')[1].split()[:2])))
+        snaps = [s for s in range(1, steps + 1) if s % every == 0 or s == steps or M.early_snapshot(early, s)]
+        assert '--snapshots' in cmd and snaps[:15] == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 80, 100, 120], name
     n16k = [c for n, c in runs if n.endswith('dpo_b0.1_n16000')][0]
-    assert flag(n16k, 'max_iters') == '500' and flag(n16k, 'eval_interval') == '20'  # 1 epoch of 16000, every 20
+    assert flag(n16k, 'max_iters') == '500'  # 1 epoch of 16000 pairs
+
+
+def test_v2_val_scores_the_same_prompts_for_every_candidate():
+    """The val choice compares candidates on one set of prompts: every val job of a (task, seed) has the same
+    prompts, samples and seed, SFT's (best-of-n) included; test jobs score every test prompt twice."""
+    by_block = {}
+    for name, _, cmd, rec in DE2.jobs():
+        if rec is not None:
+            split = rec[3]  # the split the records say
+            key = ' '.join(f'{k}={flag(cmd, k) if f"--{k} " in cmd else None}' for k in ('n_prompts', 'samples', 'seed'))
+            by_block.setdefault((*name.split('/')[2:4], split), set()).add(key)
+    assert all(len(v) == 1 for v in by_block.values())
+    assert by_block[('seed1', 'short', 'val')] == {'n_prompts=300 samples=1 seed=1'}
+    assert by_block[('seed1', 'short', 'test')] == {'n_prompts=None samples=2 seed=1'}
 
 
 def test_v2_rm_is_trained_as_the_frontiers_at_every_n():

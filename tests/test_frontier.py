@@ -120,6 +120,27 @@ def test_snapshots_along_training_load_and_score(tmp_path):
     assert pol['sft+bo1']['n_completions'] == 16
 
 
+def test_early_snapshots_fill_in_between_eval_points_up_to_a_step(tmp_path):
+    """--early_snapshots EVERY UNTIL: the small-N runs of experiments/data_efficiency_v2.py pass their KL budgets
+    within a few eval intervals, so they keep a snapshot every few steps early on."""
+    sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt())
+    prefs = planted_prefs(str(tmp_path / 'prefs.pt'), task=dict(E.TASKS['short']), C=2)
+    args = ('train_mle.py', '--loss', 'dpo', '--prefs', prefs, '--ref', sft, '--epochs', '3', '--batch_size', '16',
+            '--eval_interval', '4', '--lr', '1e-3', '--no_tqdm')
+    out = str(tmp_path / 'dpo')
+    run(*args, '--out_dir', out, '--snapshots', '--early_snapshots', '1', '3')
+    steps = sorted(int(f[5:-3]) for f in os.listdir(out) if f.startswith('step_'))
+    assert steps == [1, 2, 3, 4, 8, 12]
+    snaps = [M.load_checkpoint(os.path.join(out, f'step_{s}.pt'), stages=['dpo']) for s in (1, 2)]
+    assert [c['step'] for c in snaps] == [1, 2] and 'optimizer' not in snaps[0]
+    assert any(not torch.equal(snaps[0]['model'][k], v) for k, v in snaps[1]['model'].items())  # one step apart
+    assert [json.loads(line)['step'] for line in open(os.path.join(out, 'log.jsonl'))] == [4, 8, 12]  # no extra evals
+    for bad, why in ((('--snapshots', '--early_snapshots', '0', '3'), 'two numbers >= 1'),
+                     (('--early_snapshots', '1', '3'), 'needs --snapshots')):
+        r = run(*args, '--out_dir', str(tmp_path / 'bad'), *bad, check=False)
+        assert r.returncode != 0 and why in r.stderr and not os.path.exists(tmp_path / 'bad')
+
+
 # ---- the protocol: the val-best checkpoint within the KL budget, reported on test
 
 def test_the_budget_choice_uses_val_only_and_counts_sft_as_a_candidate():
