@@ -11,6 +11,12 @@ DPO runs are reused, and rerun if missing). So far:
   frontier's dpo_b0.1 is run again with a snapshot every 21 steps (1/6 epoch) instead of 63: the same run (a
   batch is a function of seed and step), seen three times as often.
 
+  H1 to its end: that run stops at 9-10 nats, short of the DPO policy it should reach (13 nats on sentiment). The
+  same RLOO for 1000 steps (the cosine schedule stretched, a snapshot every 50), on sentiment, its snapshots
+  scored on the test prompts twice: against SFT (the frontier's KL and gold) and against the DPO policy itself
+  (--ref: KL(pi_RL || pi_DPO) on the RL policy's samples); the DPO policy is scored beside them, so the gold gap to
+  it is on the same prompts and seed. The theorem predicts both go to about zero.
+
   H4, narrow (on-policy) data: every pair here is two SFT samples. The contrast: pairs of the same first SFT
   sample and the prompt's human continuation (eval.py label --pair human: off-policy), labelled and counted as
   the frontier's (4000 untied, tau for 93% agreement), then DPO exactly as the frontier's dpo_b0.1; its curve is
@@ -40,9 +46,9 @@ def scored(t, task, seed, sft, name, deps, cmd):
          f'--seed {seed} {F.SCORE} SNAPSHOTS:{t}/{name}', (task, seed, name, split)) for split in ('val', 'test')]
 
 
-def rloo(seed, lr=F.LR, every=25):
+def rloo(seed, lr=F.LR, every=25, steps=200):
     """The frontier's RLOO at beta 0.1 (200 steps); the reward and the policy to start from are added."""
-    return (f'python train_rl.py --algo rloo --beta 0.1 --lr {lr} --max_iters 200 --eval_interval {every} '
+    return (f'python train_rl.py --algo rloo --beta 0.1 --lr {lr} --max_iters {steps} --eval_interval {every} '
             f'--seed {seed} --no_tqdm --snapshots')
 
 
@@ -53,8 +59,9 @@ def dpo(seed, prefs, ref, lr=F.LR, epochs=3, every=63):
 
 
 def jobs():
-    """The frontier's jobs that these depend on (skipped when done), then H1's, H4's and H3's, each seed-major."""
-    h1, h4, h3 = [], [], []
+    """The frontier's jobs that these depend on (skipped when done), then H1's, H4's, H3's and H1 to its end, each
+    seed-major."""
+    h1, h4, h3, h1_end = [], [], [], []
     for seed in F.SEEDS:
         for task in F.TASKS:
             t, sft = f'{F.OUT}/seed{seed}/{task}', f'{F.OUT}/seed{seed}/sft'
@@ -63,6 +70,13 @@ def jobs():
             if task == 'sentiment':
                 h1 += scored(t, task, seed, sft, 'dpo_dense_b0.1', [f'{t}/label'], dpo(seed, f'{t}/prefs.pt', sft,
                                                                                       every=21))
+                run, dpo_policy = f'{t}/rloo_local_long_b0.1', f'{t}/dpo_b0.1'
+                h1_end.append((run, [dpo_policy], f'{rloo(seed, every=50, steps=1000)} --reward {dpo_policy} --init {sft}',
+                               None))
+                for ref, name in ((sft, 'rloo_local_long_b0.1'), (dpo_policy, 'rloo_local_long_vs_dpo_b0.1')):
+                    h1_end.append((f'{t}/score_{name}_test', [run], f'python eval.py score --ref {ref} --task {task} '
+                                   f'--split test --seed {seed} {F.SCORE} {dpo_policy} SNAPSHOTS:{run}',
+                                   (task, seed, name, 'test')))
             h4.append((f'{t}/label_human', [sft], f'python eval.py label --policy {sft} --task {task} --seed {seed} '
                        f'{F.PAIRS} --pair human --out {t}/prefs_human.pt --json {RES}/labels_human_{task}_seed{seed}.json',
                        None))
@@ -70,8 +84,7 @@ def jobs():
             for epochs in (6, 12) if task == 'sentiment' else ():  # the frontier's dpo_b0.1 is 3 epochs
                 h3 += scored(t, task, seed, sft, f'dpo_e{epochs}_b0.1', [f'{t}/label'],
                              dpo(seed, f'{t}/prefs.pt', sft, epochs=epochs))
-    h1 += h4 + h3
-    return F.after_frontier(h1)
+    return F.after_frontier(h1 + h4 + h3 + h1_end)
 
 
 if __name__ == '__main__':

@@ -89,9 +89,11 @@ HYPOTHESES = (('h1', 'h1_isomorphism', H1_RUNS, H1_METHODS, H1_PAPER,
 
 
 def wide_rows(rows):
-    """The wide policy's runs (experiments/size.py), named as the SFT-sized ones: wide_bon gives its SFT point."""
-    return [{**r, 'run': r['run'][5:], 'method': r['method'].removeprefix('wide_')} for r in rows
-            if r['run'].startswith('wide_')]
+    """The wide policy's runs (experiments/size.py), named as the SFT-sized ones: wide_bon gives its SFT point. A
+    method's runs at another learning rate (wide_dpo_lr0.0003_b0.1) keep their run but share the method, so the
+    val choice within a budget picks the rate with the checkpoint."""
+    return [{**r, 'run': r['run'][5:], 'method': re.sub(r'_lr[0-9.e-]+$', '', r['method'].removeprefix('wide_'))}
+            for r in rows if r['run'].startswith('wide_')]
 
 
 def load(sweep='frontier'):
@@ -559,7 +561,7 @@ def de2_verifiers():
     out = {}
     for path in glob.glob(os.path.join(RES, 'data_efficiency_v2', 'logs', 'seed*_*.jsonl')):
         m = re.fullmatch(r'seed\d+_([a-z]+)_(rm|dpo_b0\.1)_n(\d+)\.jsonl', os.path.basename(path))
-        ev = [r for r in map(json.loads, open(path)) if 'val_pref_acc' in r] if m else []
+        ev = [r for r in map(json.loads, open(path)) if 'val_pref_acc' in r] if m and int(m[3]) in DE2.NS[m[1]] else []
         if ev:
             out.setdefault((m[1], int(m[3])), {}).setdefault(m[2][:3], []).append((ev[-1]['val_pref_acc'], ev[-1]['val_pref_loglik']))
     return out
@@ -570,11 +572,11 @@ def de2_md(rows):
     verifiers at each N."""
     if not rows:
         return '`python experiments/data_efficiency_v2.py` has written no records yet.'
-    L = []
-    checks = de2_checks(rows)
-    L += ['| budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
-          '|---|---|---|---|']
-    L += [f'| {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in checks.items()]
+    L = ['| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
+         '|---|---|---|---|---|']
+    for spacing, rs in (('every 5 steps to 60, then every 20', rows),
+                        ('superseded: every 20 DPO / 10 RLOO steps', load('data_efficiency_v2/superseded'))):
+        L += [f'| {spacing} | {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in de2_checks(rs).items()]
     L.append('')
     for budget in DE2.BUDGETS:
         points = de2_points(rows, budget)
@@ -720,12 +722,15 @@ def costs_md(demo=DEMO):
 
 
 def timings(sweep):
-    """[(job, wall seconds or None where unrecorded)] from results/<sweep>/timings.tsv, in its order."""
-    path = os.path.join(RES, sweep, 'timings.tsv')
-    if not os.path.exists(path):
-        return []
-    return [(name, None if x == 'unrecorded' else float(x))
-            for name, x in (line.rstrip('\n').split('\t') for line in open(path))]
+    """[(job, wall seconds or None where unrecorded)] from results/<sweep>/timings.tsv, in its order, then the jobs
+    of an attempt whose records were set aside (results/<sweep>/superseded/timings.tsv) and that were redone or
+    dropped since, as 'superseded:<job>': they spent CPU too."""
+    def read(path):
+        return [(name, None if x == 'unrecorded' else float(x))
+                for name, x in (line.rstrip('\n').split('\t') for line in open(path))] if os.path.exists(path) else []
+    now = read(os.path.join(RES, sweep, 'timings.tsv'))
+    return now + [(f'superseded:{n}', x) for n, x in read(os.path.join(RES, sweep, 'superseded', 'timings.tsv'))
+                  if (n, x) not in now]
 
 
 def own_timings(sweep):

@@ -17,6 +17,13 @@ protocol and checkpoints (experiments/frontier.py; its SFT, pairs and RM are reu
                fell back to the wide SFT for both. Named wide_*, scored against the wide SFT (KL to it); its
                best-of-N by the frontier's RM gives its SFT point
 
+  growth's rates  the wide DPO (the frontier's pairs) and the wide RLOO against the scratch RM, the two runs of the
+               growth row, again at the frontier's 3e-4, now with a snapshot every 3 steps up to step 45 as well
+               (--early_snapshots), so that its first snapshots fall inside the budget; named wide_*_lr0.0003_b0.1.
+               experiments/report.py then chooses each method's rate on val with its checkpoint: the val-best
+               snapshot within the budget over both rates' runs, so the growth row no longer rests on a rate
+               picked to place the first snapshots
+
 The two learning rates not chosen are jobs in the list that no score needs, so the runner skips them; they were
 run with the same commands (python train_mle.py --loss sft --n_embd 384 --lr LR --seed 1337), logs in
 results/size/logs/seed1337_sft_wide_lr<LR>.jsonl.
@@ -71,6 +78,11 @@ def jobs():
         for name, rm in (('wide_rloo_b0.1', 'rm'), ('wide_rloo_small_b0.1', 'rm_small')):
             out += scored(t, TASK, seed, wide, name, [wide, f'{t}/{rm}'],
                           f'{rloo(seed, WIDE_FT_LR, 20)} --reward {t}/{rm} --init {wide}')
+        early = '--early_snapshots 3 45'  # at 3e-4 the wide runs passed 10 nats before step 25: look every 3 steps
+        out += scored(t, TASK, seed, wide, f'wide_dpo_lr{F.LR}_b0.1', [wide, f'{t}/label'],
+                      f'{dpo(seed, f"{t}/prefs.pt", wide, F.LR, every=31)} {early}')
+        out += scored(t, TASK, seed, wide, f'wide_rloo_small_lr{F.LR}_b0.1', [wide, f'{t}/rm_small'],
+                      f'{rloo(seed, F.LR, 20)} --reward {t}/rm_small --init {wide} {early}')
     return F.after_frontier(out)
 
 

@@ -111,6 +111,13 @@ def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_diffe
     assert [(r['run'], r['method']) for r in wide] == [('bon', 'best_of_n'), ('bon', 'human'),
                                                         ('rloo_small_b0.1', 'rloo_small'), ('rloo_small_b0.1', 'human')]
     assert report.sft_row(wide)['gold_reward'] == 0.1  # the wide SFT is the wide runs' KL-0 candidate
+    # a second learning rate is the same method's candidate: the val choice within the budget picks the rate
+    fast = [{**r, 'run': 'wide_rloo_small_lr0.0003_b0.1', 'method': 'wide_rloo_small_lr0.0003', 'name': 'fast',
+             'gold_reward': g, 'kl': k} for r, g, k in ((rl[0], 0.5, 4.0), ({**rl[0], 'split': 'test'}, 0.45, 4.1))]
+    both = report.wide_rows(bon + rl + [{**rl[0], 'split': 'test'}] + fast)
+    assert {r['method'] for r in both if 'lr' in r['run']} == {'rloo_small'}
+    assert report.choose(both, 'sentiment', 1, 'rloo_small', 10)['run'] == 'rloo_small_lr0.0003_b0.1'
+    assert report.choose(both, 'sentiment', 1, 'rloo_small', 3.5)['run'] == 'rloo_small_b0.1'
     # the verdict on growth: per seed, (RLOO - DPO) on the wide policy minus (RLOO - DPO) on the SFT-sized one
     summ = lambda rloo, dpo, other=(): {'sentiment': {m: {10: {s: {'gold_reward': g} for s, g in zip((1337, 1, 2), v)}}
                                                       for m, v in (('rloo_small', rloo), ('dpo', dpo),
@@ -149,3 +156,20 @@ def test_matched_kl_reads_the_other_run_at_the_picks_kl():
     assert report.matched(summ, [sft] + dpo, 't', 'rloo', 'dpo', 10) == {1: pytest.approx(0.1)}
     other = [dict(r, run='dpo_b0.03') for r in dpo]
     assert report.matched(summ, [sft] + dpo + other, 't', 'rloo', 'dpo', 10) == {}
+
+
+def test_h1_to_its_end_runs_long_and_is_scored_against_the_dpo_policy_itself():
+    """KL(pi_RL || pi_DPO) needs the DPO policy as the scoring reference, and the gold gap needs it scored beside
+    the snapshots on the same prompts (kills a scoring against SFT only, or a run as short as the first one)."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import hypotheses
+    jobs = {name: cmd for name, _, cmd, _ in hypotheses.jobs()}
+    for seed in (1337, 1, 2):
+        t = f'out/frontier/seed{seed}/sentiment'
+        assert '--max_iters 1000 ' in jobs[f'{t}/rloo_local_long_b0.1'] and f'--reward {t}/dpo_b0.1 ' in jobs[f'{t}/rloo_local_long_b0.1']
+        vs_dpo = jobs[f'{t}/score_rloo_local_long_vs_dpo_b0.1_test'].split()
+        assert vs_dpo[vs_dpo.index('--ref') + 1] == f'{t}/dpo_b0.1' and vs_dpo.count(f'{t}/dpo_b0.1') == 2
+        assert f'SNAPSHOTS:{t}/rloo_local_long_b0.1' in vs_dpo and vs_dpo[vs_dpo.index('--split') + 1] == 'test'
+        vs_sft = jobs[f'{t}/score_rloo_local_long_b0.1_test'].split()
+        assert vs_sft[vs_sft.index('--ref') + 1] == f'out/frontier/seed{seed}/sft'
