@@ -84,7 +84,8 @@ HYPOTHESES = (('h1', 'h1_isomorphism', H1_RUNS, H1_METHODS, H1_PAPER,
                H3_METHODS, H3_PAPER, (('dpo_e12', 'dpo'), ('rloo', 'dpo_e12'))),
               ('size', 'size_base', SIZE_RUNS + ('dpo_dense_b0.1',), SIZE_BASE_METHODS, SIZE_PAPER,
                (('rloo', 'dpo'), ('rloo_small', 'dpo'), ('rloo_small', 'dpo_dense'))),
-              ('size_wide', 'size_wide', SIZE_RUNS + ('dpo_own_b0.1',), SIZE_WIDE_METHODS, SIZE_WIDE_PAPER,
+              ('size_wide', 'size_wide', SIZE_RUNS + ('dpo_own_b0.1', 'dpo_lr0.0003_b0.1', 'rloo_small_lr0.0003_b0.1'),
+               SIZE_WIDE_METHODS, SIZE_WIDE_PAPER,
                (('rloo', 'dpo'), ('rloo_small', 'dpo'), ('dpo_own', 'dpo'), ('rloo_small', 'dpo_own'))))
 
 
@@ -143,6 +144,12 @@ def summarise(rows, methods=METHODS):
     return out
 
 
+def run_settings(run, method):
+    """'dpo_lr0.0003_b0.1' of method 'dpo' reads 'lr 0.0003, beta 0.1'."""
+    return ', '.join(('beta ' + p[1:]) if p.startswith('b') else ('lr ' + p[2:])
+                     for p in run.removeprefix(f'{method}_').split('_'))
+
+
 def plot(rows, task, methods=METHODS, file='frontier'):
     test = [r for r in rows if r['task'] == task and r['split'] == 'test']
     if not test:
@@ -163,7 +170,7 @@ def plot(rows, task, methods=METHODS, file='frontier'):
             mean = [tuple(statistics.mean(c[i][j] for c in curves) for j in (0, 1)) for i in range(n)]
             ax.plot(*zip(*mean), color=color(method), lw=2.2, ls='-' if k == 0 else '--', marker='o', ms=3,
                     label=label if method not in COLORS else f"{label}" + (
-                        f" ({run.rsplit('_', 1)[1].replace('b', 'beta ')})" if method != 'best_of_n'
+                        f" ({run_settings(run, method)})" if method != 'best_of_n'
                         else ' (KL: the bound log N - (N-1)/N)'))
     sft = [sft_row([r for r in test if r['seed'] == s]) for s in seeds]
     ax.plot([0], [statistics.mean(r['gold_reward'] for r in sft)], 'k*', ms=12, label='SFT', zorder=5)
@@ -556,14 +563,15 @@ def de2_checks(rows):
 
 
 def de2_verifiers():
-    """{(task, N): {'rm': [(acc, loglik) per seed], 'dpo': [...]}}: each N's RM at its end and the DPO (beta 0.1)
+    """{(task, N): {'rm': {seed: (acc, loglik)}, 'dpo': {...}}}: each N's RM at its end and the DPO (beta 0.1)
     implicit reward at its end, on the 500 val pairs."""
     out = {}
     for path in glob.glob(os.path.join(RES, 'data_efficiency_v2', 'logs', 'seed*_*.jsonl')):
-        m = re.fullmatch(r'seed\d+_([a-z]+)_(rm|dpo_b0\.1)_n(\d+)\.jsonl', os.path.basename(path))
-        ev = [r for r in map(json.loads, open(path)) if 'val_pref_acc' in r] if m and int(m[3]) in DE2.NS[m[1]] else []
+        m = re.fullmatch(r'seed(\d+)_([a-z]+)_(rm|dpo_b0\.1)_n(\d+)\.jsonl', os.path.basename(path))
+        ev = [r for r in map(json.loads, open(path)) if 'val_pref_acc' in r] if m and int(m[4]) in DE2.NS[m[2]] else []
         if ev:
-            out.setdefault((m[1], int(m[3])), {}).setdefault(m[2][:3], []).append((ev[-1]['val_pref_acc'], ev[-1]['val_pref_loglik']))
+            out.setdefault((m[2], int(m[4])), {}).setdefault(m[3][:3], {})[int(m[1])] = (ev[-1]['val_pref_acc'],
+                                                                                       ev[-1]['val_pref_loglik'])
     return out
 
 
@@ -610,7 +618,7 @@ def de2_md(rows):
               'preference log-likelihood) and DPO\'s implicit reward at beta 0.1 (the same):', '',
               '| task | N | RM accuracy | RM log-lik | DPO accuracy | DPO log-lik | seeds |', '|---|---|---|---|---|---|---|']
         for (task, n), v in sorted(ver.items(), key=lambda kv: (TASKS.index(kv[0][0]), kv[0][1])):
-            cell = lambda k, i: f"{statistics.mean(x[i] for x in v[k]):.3f}" if k in v else '-'  # noqa: E731
+            cell = lambda k, i: f"{statistics.mean(x[i] for x in v[k].values()):.3f}" if k in v else '-'  # noqa: E731
             L.append(f"| {task} | {n} | {cell('rm', 0)} | {cell('rm', 1)} | {cell('dpo', 0)} | {cell('dpo', 1)} | "
                      f"{max(len(x) for x in v.values())} |")
     return '\n'.join(L)
@@ -882,6 +890,65 @@ def fill_markers(text, blocks):
     return text
 
 
+# ---- H1 to its end (experiments/hypotheses.py): RLOO against DPO's implicit reward for 1000 steps, its snapshots
+# scored on test against SFT and against the DPO policy, the DPO policy beside them
+
+def h1_end(rows):
+    """{seed: {'dpo': (DPO's KL to SFT, its gold), 'steps': [(step, KL(RL || DPO), KL(RL || SFT), gold RL - DPO)]}}
+    from the two test records of each seed that has both."""
+    out = {}
+    for seed in SEEDS:
+        rec = {ref: [r for r in rows if r['seed'] == seed and r['run'] == f'rloo_local_long{ref}_b0.1']
+               for ref in ('', '_vs_dpo')}
+        if not all(rec.values()):
+            continue
+        dpo = {ref: next(r for r in rs if r['name'] == 'dpo_b0.1') for ref, rs in rec.items()}
+        snaps = {ref: {r['step']: r for r in rs if r['name'].startswith('rloo_local_long')} for ref, rs in rec.items()}
+        out[seed] = {'dpo': (dpo['']['kl'], dpo['']['gold_reward']),
+                     'steps': [(st, snaps['_vs_dpo'][st]['kl'], r['kl'], r['gold_reward'] - dpo['']['gold_reward'])
+                               for st, r in sorted(snaps[''].items()) if st in snaps['_vs_dpo']]}
+    return out
+
+
+def h1_end_md(rows):
+    """The figure of the approach to the DPO policy and its table: the first snapshot, step 200 (where H1's first
+    run stopped) and the last, mean ± sd over seeds; and what the long run cost."""
+    d = h1_end(rows)
+    if not d:
+        return '`python experiments/hypotheses.py` has not yet run H1 to its end.'
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, i, ylabel in zip(axes, (1, 3), ('KL(pi_RL || pi_DPO), nats per completion', 'gold reward: RL snapshot - DPO policy')):
+        curve = {}  # {step: {seed: value}}
+        for seed, v in d.items():
+            for x in v['steps']:
+                curve.setdefault(x[0], {})[seed] = x[i]
+        plot_seeds(ax, curve, 'C5', "RLOO against DPO's implicit reward")
+        ax.axhline(0, color='k', lw=0.8, ls=':')
+        ax.set_xlabel('RLOO step')
+        ax.set_ylabel(ylabel)
+    axes[0].set_title(f"sentiment, seeds {', '.join(map(str, d))} (thin: each seed, bold: seed mean)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(RES, 'h1_to_its_end.png'), dpi=120)
+    plt.close(fig)
+    at = lambda s, st: next((x for x in d[s]['steps'] if x[0] == st), None)  # noqa: E731
+    first, last = (min(x[0] for s in d for x in d[s]['steps']), max(x[0] for s in d for x in d[s]['steps']))
+    cell = lambda xs, f='+.3f': '{:{f}} ± {:{g}}'.format(*mean_sd(xs), f=f, g=f.lstrip('+')) if xs else '-'  # noqa: E731
+    L = ['![h1 to its end](results/h1_to_its_end.png)', '',
+         '| RLOO step | KL(pi_RL \\|\\| pi_DPO) | KL(pi_RL \\|\\| SFT) | gold: RL - DPO | seeds |', '|---|---|---|---|---|']
+    for st in sorted({first, 200, last}):
+        xs = [at(s, st) for s in d if at(s, st)]
+        L.append(f'| {st} | {cell([x[1] for x in xs], ".2f")} | {cell([x[2] for x in xs], ".2f")} | '
+                 f'{cell([x[3] for x in xs])} | {len(xs)} |')
+    L.append(f"| the DPO policy | 0 | {cell([v['dpo'][0] for v in d.values()], '.2f')} | 0 | {len(d)} |")
+    cost = dict(timings('hypotheses'))
+    secs = lambda run: [cost[k] for s in d if (k := f'out/frontier/seed{s}/sentiment/{run}') in cost and cost[k]]  # noqa: E731
+    if secs('rloo_local_long_b0.1'):
+        L += ['', f"Cost: the 1000-step run took {statistics.mean(secs('rloo_local_long_b0.1')):.0f} s of one thread per "
+              f"seed (mean of {len(secs('rloo_local_long_b0.1'))}), the first 200-step run "
+              f"{statistics.mean(secs('rloo_local_b0.1')):.0f} s (an earlier day: this CPU's speed varies about 2x)."]
+    return '\n'.join(L)
+
+
 def write_atomic(path, text):
     with open(path + '.tmp', 'w') as f:
         f.write(text)
@@ -909,6 +976,9 @@ VERDICTS = (
      "every 1/6 epoch)", 'h1', ('rloo_local', 'dpo_dense'), 'sentiment', 'level'),
     ('H1', "a simpler (global) RM beats the isomorphic one under RL", "RLOO on the global RM - RLOO on DPO's implicit reward",
      'h1', ('rloo', 'rloo_local'), 'sentiment', 'gap'),
+    ('H1', "the same, run to its end: RL on DPO's reward reaches the DPO policy", "RLOO on DPO's implicit reward "
+     "after 1000 steps - the DPO policy itself (same test prompts)", 'h1_end', ('rloo_local_long', 'dpo'), 'sentiment',
+     'level'),
     ('H2', "the gap is not regularisation: it persists at one beta", 'RLOO - DPO, both beta 0.1', 'h2', ('rloo', 'dpo'),
      'sentiment', 'gap'),
     ('H3', "more offline epochs do not close the gap", 'RLOO - DPO at 12 epochs (beta 0.1)', 'h3', ('rloo', 'dpo_e12'),
@@ -917,8 +987,8 @@ VERDICTS = (
      ('rloo', 'dpo_human'), 'sentiment', 'gap'),
     ('H5', "the global RM generalises better (true, restates the question)",
      "held-out accuracy: global RM - DPO's implicit reward (4000 pairs)", 'h5', ('rm', 'dpo_b0.1'), 'sentiment', 'gap'),
-    ('H5', "the same with few pairs", "the same at 500 pairs (data-efficiency sweep: the RM at its kept step)", 'h5',
-     ('rm_n500', 'dpo_n500'), 'sentiment', 'gap'),
+    ('H5', "the same with few pairs", "the same at 1000 pairs (data efficiency's second pass: the RM trained as the "
+     "frontier's, at its end)", 'h5', ('rm_v2_n1000', 'dpo_v2_n1000'), 'sentiment', 'gap'),
     ('H6', "a gap where verifying is simpler", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'sentiment', 'gap'),
     ('H6', "a small verifier suffices", 'RLOO on a scratch RM of 1/8 the policy size - DPO', 'size',
      ('rloo_small', 'dpo'), 'sentiment', 'gap'),
@@ -981,8 +1051,8 @@ def diff_md(d):
 
 def verdict_rows(summaries, sources=None, budget=10):
     """One dict per VERDICTS row: its fields, d (the per-seed differences) and dm (the same at matched KL)."""
-    acc = {**verifier_acc(), **{(t, f'{kind}_n{n}'): {s: a for s, (a, _) in v.items()}
-                                for (t, kind, n), v in de_rm_acc().items()}}
+    acc = {**verifier_acc(), **{(t, f'{kind}_v2_n{n}'): {s: a for s, (a, _) in v.items()}
+                                for (t, n), kinds in de2_verifiers().items() for kind, v in kinds.items()}}
     sources = sources or {}
     out = []
     for h, claim, what, source, pair, task, predicted in VERDICTS:
@@ -991,6 +1061,8 @@ def verdict_rows(summaries, sources=None, budget=10):
         if source == 'h5':
             pa, pb = acc.get((task, a), {}), acc.get((task, b), {})
             d, dm = [pa[s] - pb[s] for s in pa if s in pb], []
+        elif source == 'h1_end':  # the long run's last snapshot against the DPO policy, per seed
+            d, dm = [v['steps'][-1][3] for v in h1_end(load('hypotheses')).values()], []
         elif source == 'growth':  # per seed, the wide policy's difference minus the SFT-sized policy's
             b_base = pair[2]
             wide = paired(summaries.get('size_wide', {}), task, a, b, budget)
@@ -1377,6 +1449,8 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                                          and r['method'] == 'best_of_n' and r['best_of'] == int(n)
                                          and os.path.basename(r['rm'] or '') == rk]),
         'deaccm': lambda t, kind, n: statistics.mean(a for a, _ in acc_de[t, kind, int(n)].values()),
+        'de2acc': lambda t, kind, n: (lambda v: f'{statistics.mean(a for a, _ in v.values()):.3f} ({len(v)} of 3 seeds)'
+                                      if v else 'not yet run')(de2_verifiers().get((t, int(n)), {}).get(kind)),
         'rmfirst': lambda n_max: '{} of the {}'.format(
             sum(st == min(x for v in acc_de.values() for _, x in v.values()) for (t, k, n), v in acc_de.items()
                 if k == 'rm' and n <= int(n_max) for _, st in v.values()),
@@ -1432,6 +1506,7 @@ def main():
         summaries[key] = summarise(h, methods)
         blocks[key] = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
     blocks['h2'] = h2_md(rows)
+    blocks['h1_end'] = h1_end_md(load('hypotheses'))
     vrows = verdict_rows(summaries, sources)
     blocks['verdicts'] = verdict_md(summaries, sources, rows=vrows)
     blocks['ablations'] = ablations_md(rows)

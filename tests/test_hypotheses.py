@@ -173,3 +173,25 @@ def test_h1_to_its_end_runs_long_and_is_scored_against_the_dpo_policy_itself():
         assert f'SNAPSHOTS:{t}/rloo_local_long_b0.1' in vs_dpo and vs_dpo[vs_dpo.index('--split') + 1] == 'test'
         vs_sft = jobs[f'{t}/score_rloo_local_long_b0.1_test'].split()
         assert vs_sft[vs_sft.index('--ref') + 1] == f'out/frontier/seed{seed}/sft'
+
+
+def test_h1_to_its_end_reads_kl_to_dpo_from_one_record_and_the_gold_gap_on_the_same_prompts():
+    """KL(pi_RL || pi_DPO) comes from the record scored against DPO, KL to SFT from the other, the gold gap from the
+    DPO row beside the snapshots; the verdict row is the last snapshot's gap, one per seed (kills a swap of the two
+    records, or a gap taken at the first snapshot)."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import report
+    rows = []
+    for seed, gap in ((1337, 0.02), (1, -0.01), (2, 0.0)):
+        for ref, kls in (('', (5.0, 12.0, 13.0)), ('_vs_dpo', (9.0, 2.0, 0.5))):
+            run = f'rloo_local_long{ref}_b0.1'
+            rows.append({'seed': seed, 'run': run, 'name': 'dpo_b0.1', 'step': 375, 'kl': 0.0 if ref else 13.4,
+                         'gold_reward': 0.44})
+            rows += [{'seed': seed, 'run': run, 'name': f'rloo_local_long_b0.1/step_{st}', 'step': st, 'kl': k,
+                      'gold_reward': 0.44 + g} for st, k, g in zip((50, 200, 1000), kls, (-0.3, -0.1, gap))]
+    d = report.h1_end(rows)
+    assert d[1337]['dpo'] == (13.4, 0.44)
+    assert [x[:3] for x in d[1337]['steps']] == [(50, 9.0, 5.0), (200, 2.0, 12.0), (1000, 0.5, 13.0)]
+    assert [round(v['steps'][-1][3], 6) for v in d.values()] == [0.02, -0.01, 0.0]
+    assert report.h1_end(rows[:4 * 3]) == {1337: d[1337]}  # a seed with one record of the two is left out
