@@ -426,23 +426,23 @@ def plot_seeds(ax, curve, color, label, **kw):
             **kw)
 
 
-def de_plot(points, task):
+def de_plot(points, task, ns=DE.NS, budget=DE.BUDGET, methods=DE_METHODS, file='data_efficiency_{task}.png'):
     c = points.get(task)
     if not c:
         return False
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method, label in DE_METHODS.items():
+    for method, label in methods.items():
         if method not in c:
             continue
         plot_seeds(ax, {n: {s: r['gold_reward'] for s, r in v.items()} for n, v in c[method].items()},
                    COLORS[method], label)
     ax.set_xscale('log')
-    ax.set_xticks(DE.NS, [str(n) for n in DE.NS])
+    ax.set_xticks(ns, [str(n) for n in ns])
     ax.minorticks_off()
     ax.set_xlabel('informative (untied) preference pairs N')
-    ax.set_ylabel(f'test gold reward, val-chosen within KL <= {DE.BUDGET} nats')
+    ax.set_ylabel(f'test gold reward, val-chosen within KL <= {budget} nats')
     seeds = sorted({s for m in c.values() for n in m.values() for s in n}, key=SEEDS.index)
-    save_fig(fig, ax, f'data_efficiency_{task}.png', task, seeds)
+    save_fig(fig, ax, file.format(task=task, budget=budget), task, seeds)
     return True
 
 
@@ -575,9 +575,26 @@ def de2_verifiers():
     return out
 
 
-def de2_md(rows):
-    """The second pass's tables: per task and budget the curves and the multipliers; the protocol's checks; the
-    verifiers at each N."""
+def room(a, b, sft):
+    """a - b over the better one's gain above SFT: a difference read against the room the task gives (sentiment's
+    methods gain up to ~0.5 over SFT within 10 nats, overlap's ~0.05). None where neither gains."""
+    gain = max(a, b) - sft
+    return (a - b) / gain if gain > 0 else None
+
+
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student's t, 97.5% quantile, by degrees of freedom
+
+
+def t_interval_md(xs):
+    """mean [95% t-interval over seeds] (n/n of them > 0)."""
+    m, sd = mean_sd(xs)
+    h = T975[len(xs) - 1] * sd / math.sqrt(len(xs)) if 1 < len(xs) <= 6 else math.nan
+    return f'{m:+.2f} [{m - h:+.2f}, {m + h:+.2f}] ({sum(x > 0 for x in xs)}/{len(xs)} > 0)'
+
+
+def de2_md(rows, first_tables):
+    """The second pass's tables: per task and budget the curves and the multipliers (the first pass's beside them
+    at 10 nats) and RLOO - DPO relative to the room; the protocol's checks; the verifiers at each N."""
     if not rows:
         return '`python experiments/data_efficiency_v2.py` has written no records yet.'
     L = ['| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
@@ -586,12 +603,17 @@ def de2_md(rows):
                         ('superseded: every 20 DPO / 10 RLOO steps', load('data_efficiency_v2/superseded'))):
         L += [f'| {spacing} | {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in de2_checks(rs).items()]
     L.append('')
+    sft = {(r['task'], r['seed']): r['gold_reward'] for r in rows
+           if r['run'] == 'bon' and r['split'] == 'test' and r['best_of'] == 1}
     for budget in DE2.BUDGETS:
         points = de2_points(rows, budget)
         for task in TASKS:
             c, ns = points.get(task), DE2.NS[task]
             if not c:
                 continue
+            if de_plot(points, task, ns, budget, DE2_METHODS, 'data_efficiency_v2_{task}_kl{budget}.png'):
+                L += [f'![data efficiency, second pass, {task}, {budget} nats]'
+                      f'(results/data_efficiency_v2_{task}_kl{budget}.png)', '']
             L += [f"**{task}, KL <= {budget} nats**: test gold reward of the val-chosen checkpoint (both betas and SFT "
                   "the candidates), mean ± sd over seeds (how many seeds):", '',
                   '| method | ' + ' | '.join(f'N = {n}' for n in ns) + ' |', '|---' * (len(ns) + 1) + '|']
@@ -611,6 +633,17 @@ def de2_md(rows):
                     cells = [f"{mult_cell(t[k], n)} ({len(t[k]['seeds'])} seeds)" if (k := f'{a}/{b}@{n}') in t else '-'
                              for n in ns]
                     L.append(f'| {DE2_METHODS[a]} | ' + ' | '.join(cells) + ' |')
+                first = first_tables.get(task, {})
+                if budget == DE.BUDGET and first:
+                    cells = [mult_cell(first[k], n) if (k := f'rloo/dpo@{n}') in first else '-' for n in ns]
+                    L.append('| first pass: RLOO (RM + RL) | ' + ' | '.join(cells) + ' |')
+            rel = {n: [x for s in c.get('rloo', {}).get(n, {}) if s in c.get('dpo', {}).get(n, {}) and (task, s) in sft
+                       and (x := room(c['rloo'][n][s]['gold_reward'], c['dpo'][n][s]['gold_reward'], sft[task, s])) is not None]
+                   for n in ns}
+            if any(rel.values()):
+                L += ['', "RLOO - DPO over the better one's gain above SFT (relative to the room), mean [95% t-interval "
+                      'over seeds]:', '', '| | ' + ' | '.join(f'N = {n}' for n in ns) + ' |', '|---' * (len(ns) + 1) + '|',
+                      '| RLOO - DPO, relative | ' + ' | '.join(t_interval_md(v) if v else '-' for v in rel.values()) + ' |']
             L.append('')
     ver = de2_verifiers()
     if ver:
@@ -1073,7 +1106,14 @@ def verdict_rows(summaries, sources=None, budget=10):
         else:
             d = list(paired(summaries.get(source, {}), task, a, b, budget).values())
             dm = list(at_kl(source, b).values())
-        out.append(dict(h=h, claim=claim, what=what, task=task, predicted=predicted, d=d, dm=dm,
+        rel = []
+        if a.startswith('rloo') and b.startswith('dpo') and source not in ('growth', 'h1_end'):  # RLOO vs DPO: the room
+            summ, test = summaries.get(source, {}).get(task, {}), [r for r in sources.get(source, []) if r['split'] == 'test']
+            for s, pa in summ.get(a, {}).get(budget, {}).items():
+                pb, sft = summ.get(b, {}).get(budget, {}).get(s), [r for r in test if r['task'] == task and r['seed'] == s]
+                if pb and sft and (x := room(pa['gold_reward'], pb['gold_reward'], sft_row(sft)['gold_reward'])) is not None:
+                    rel.append(x)
+        out.append(dict(h=h, claim=claim, what=what, task=task, predicted=predicted, d=d, dm=dm, rel=rel,
                         got=pattern(d) if len(d) >= 3 else None, got_m=pattern(dm) if len(dm) > 1 else None))
     return out
 
@@ -1081,15 +1121,17 @@ def verdict_rows(summaries, sources=None, budget=10):
 def verdict_md(summaries, sources=None, budget=10, rows=None):
     """sources: {summary key: the rows it was made from}, for the matched-KL column."""
     L = ['| | the paper | measured here | task | difference, mean ± sd over seeds | pattern | verdict | '
-         "the same at matched KL: b read at a's KL |", '|---|---|---|---|---|---|---|---|']
+         "the same at matched KL: b read at a's KL | RLOO vs DPO relative to the room: mean [95% t-interval] |",
+         '|---|---|---|---|---|---|---|---|---|']
     for v in rows or verdict_rows(summaries, sources, budget):
         h, claim, what, task, d, dm, got = v['h'], v['claim'], v['what'], v['task'], v['d'], v['dm'], v['got']
         if len(d) < 3:
             so_far = ': ' + ', '.join(f'{x:+.3f}' for x in d) if d else ''
-            L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run{so_far} | - | pending | - |')
+            L.append(f'| {h} | {claim} | {what} | {task} | {len(d)} of 3 seeds run{so_far} | - | pending | - | - |')
             continue
         L.append(f'| {h} | {claim} | {what} | {task} | {diff_md(d)} | {got} | '
-                 f'{"agrees" if got == v["predicted"] else "disagrees"} | {f"{diff_md(dm)}, {pattern(dm)}" if dm else "-"} |')
+                 f'{"agrees" if got == v["predicted"] else "disagrees"} | {f"{diff_md(dm)}, {pattern(dm)}" if dm else "-"} | '
+                 f'{t_interval_md(v["rel"]) if len(v["rel"]) > 1 else "-"} |')
     return '\n'.join(L)
 
 
@@ -1424,6 +1466,10 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
         'cpu_hours': sum(float(x) for _, x in timed if x != 'unrecorded') / 3600,
         'untimed': sum(x == 'unrecorded' for _, x in timed),
         'g': lambda src, t, m, b: statistics.mean(p['gold_reward'] for p in picks(src, t, m, b)),
+        'gainmax': lambda t, b: max(statistics.mean(p['gold_reward'] for p in picks('frontier', t, m, b))
+                                    for m in summaries['frontier'][t]) - statistics.mean(
+            sft_row([r for r in rows if r['task'] == t and r['seed'] == s and r['split'] == 'test'])['gold_reward']
+            for s in seeds_of(rows, t)),
         'gsd': lambda src, t, m, b: mean_sd([p['gold_reward'] for p in picks(src, t, m, b)]),
         'kl': lambda src, t, m, b: statistics.mean(p['kl'] for p in picks(src, t, m, b)),
         'klr': lambda src, t, m, b, nd: rng([p['kl'] for p in picks(src, t, m, b)], int(nd)),
@@ -1492,7 +1538,7 @@ def main():
                        'multipliers': tables}, f, indent=1)
     blocks['data_efficiency'] = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n'
                                                       for t in figs), de_markdown(points, tables), de_diagnosis_md(de_rows)])
-    blocks['data_efficiency_v2'] = de2_md(load('data_efficiency_v2'))
+    blocks['data_efficiency_v2'] = de2_md(load('data_efficiency_v2'), tables)
     md = h5_best_of_n(de_rows)
     blocks['h5_bon'] = ''.join(f'![h5 best-of-n {t}](results/h5_best_of_n_{t}.png)\n' for t in TASKS
                                if os.path.exists(os.path.join(RES, f'h5_best_of_n_{t}.png'))) + '\n' + md

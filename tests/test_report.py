@@ -96,3 +96,21 @@ def test_per_prompt_from_the_records():
                  for m in ('dpo', 'rloo')]
     assert report.per_prompt(rows) == ('2 samples per prompt for DPO and RLOO, 1 for SFT and best-of-N, its pick '
                                        'among N samples')
+
+
+def test_rloo_vs_dpo_relative_to_the_room_the_task_gives():
+    """(a - b) over the better method's gain above SFT, per seed, with a t-interval over seeds: a 0.01 lead on a
+    task whose best method gains 0.05 is as large as a 0.1 lead where it gains 0.5."""
+    assert report.room(0.3, 0.1, 0.0) == pytest.approx(2 / 3)
+    assert report.room(0.04, 0.05, 0.0) == pytest.approx(-0.2)  # DPO better: its gain is the room
+    assert report.room(-0.1, -0.2, 0.0) is None  # neither gains: no room to read against
+    assert report.t_interval_md([0.1, 0.2, 0.3]) == '+0.20 [-0.05, +0.45] (3/3 > 0)'  # sd 0.1, t(2) = 4.303
+    summ = {'frontier': {t: {m: {10: {s: {'gold_reward': sft + g} for s, g in zip((1337, 1, 2), gains)}}
+                             for m, gains in (('rloo', (a, a, a)), ('dpo', (b, b, b)))}
+                         for t, sft, a, b in (('sentiment', 0.1, 0.5, 0.4), ('overlap', 0.3, 0.05, 0.04))}}
+    sources = {'frontier': [{'task': t, 'seed': s, 'split': 'test', 'method': 'best_of_n', 'best_of': 1,
+                             'gold_reward': sft} for t, sft in (('sentiment', 0.1), ('overlap', 0.3)) for s in (1337, 1, 2)]}
+    rows = [v for v in report.verdict_rows(summ, sources) if v['what'] == 'RLOO - DPO (frontier)']
+    rel = {v['task']: v['rel'] for v in rows if v['task'] != 'short'}
+    assert rel['sentiment'] == pytest.approx([0.2] * 3) and rel['overlap'] == pytest.approx([0.2] * 3)
+    assert [v['d'] for v in rows if v['task'] == 'overlap'][0] == pytest.approx([0.01] * 3)  # absolute: 10x smaller
