@@ -586,9 +586,11 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student's t, 97.5%
 
 
 def t_interval_md(xs):
-    """mean [95% t-interval over seeds] (n/n of them > 0)."""
+    """mean [95% t-interval over seeds] (n/n of them > 0); one seed has no interval."""
     m, sd = mean_sd(xs)
-    h = T975[len(xs) - 1] * sd / math.sqrt(len(xs)) if 1 < len(xs) <= 6 else math.nan
+    if len(xs) < 2:
+        return f'{m:+.2f} (1 seed)'
+    h = T975[len(xs) - 1] * sd / math.sqrt(len(xs))
     return f'{m:+.2f} [{m - h:+.2f}, {m + h:+.2f}] ({sum(x > 0 for x in xs)}/{len(xs)} > 0)'
 
 
