@@ -585,12 +585,15 @@ def add_experiment_args(p):
     return g
 
 
-def early_snapshot(args, step):
-    """--early_snapshots EVERY UNTIL: is this step one that keeps a snapshot although it is not an eval point?"""
+def early_snapshot(args, step, save):
+    """--early_snapshots EVERY UNTIL, at a step that is not an eval point (rank 0 only): checkpoint and keep a
+    snapshot if the step is one of them (a snapshot is a copy of the checkpoint just saved)."""
     if args.early_snapshots is None:
-        return False
+        return
     every, until = args.early_snapshots
-    return step <= until and step % every == 0
+    if step <= until and step % every == 0:
+        save()
+        keep_snapshot(args.out_dir, step)
 
 
 def train_step(model, optimizer, loss, lr, clip=1.0):

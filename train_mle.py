@@ -134,10 +134,9 @@ def main():
                 M.log_and_save(args.out_dir, row, save, bar, stopping, args.snapshots)
             if stopping:
                 return
-        elif rank == 0 and M.early_snapshot(args, step):  # a snapshot is a copy of the checkpoint: save it first
-            save()
-            M.keep_snapshot(args.out_dir, step)
             t0, tokens = time.time(), 0
+        elif rank == 0:
+            M.early_snapshot(args, step, save)
     bar.close()
     if sft and rank == 0:
         print(f"final val loss {row['val_loss']:.4f} vs unigram baseline {unigram:.4f}")

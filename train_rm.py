@@ -102,9 +102,8 @@ def main():
                 M.log_and_save(args.out_dir, row, save, bar, stopping, args.snapshots)
             if stopping:
                 return
-        elif rank == 0 and M.early_snapshot(args, step):  # a snapshot is a copy of the checkpoint: save it first
-            save()
-            M.keep_snapshot(args.out_dir, step)
+        elif rank == 0:
+            M.early_snapshot(args, step, save)
     bar.close()
     if rank > 0:
         return

@@ -980,7 +980,7 @@ def h1_end_md(rows):
     if secs('rloo_local_long_b0.1'):
         L += ['', f"Cost: the 1000-step run took {statistics.mean(secs('rloo_local_long_b0.1')):.0f} s of one thread per "
               f"seed (mean of {len(secs('rloo_local_long_b0.1'))}), the first 200-step run "
-              f"{statistics.mean(secs('rloo_local_b0.1')):.0f} s (an earlier day: this CPU's speed varies about 2x)."]
+              f"{statistics.mean(secs('rloo_local_b0.1')):.0f} s (timed on another day: compare with care)."]
     return '\n'.join(L)
 
 
@@ -1458,7 +1458,7 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                 out.setdefault(r['seed'], []).append(r)
         return {s: sorted(v, key=lambda r: r['step']) for s, v in out.items()}
     de = lambda t, m, n: mean_sd([r['gold_reward'] for r in points[t][m][int(n)].values()])  # noqa: E731
-    acc_de = de_rm_acc()
+    acc_de, acc_de2 = de_rm_acc(), de2_verifiers()
     acc = verifier_acc()
     n = counts(rows)
     timed = [line.rstrip('\n').split('\t') for line in open(os.path.join(RES, 'frontier', 'timings.tsv'))]
@@ -1498,7 +1498,7 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                                          and os.path.basename(r['rm'] or '') == rk]),
         'deaccm': lambda t, kind, n: statistics.mean(a for a, _ in acc_de[t, kind, int(n)].values()),
         'de2acc': lambda t, kind, n: (lambda v: f'{statistics.mean(a for a, _ in v.values()):.3f} ({len(v)} of 3 seeds)'
-                                      if v else 'not yet run')(de2_verifiers().get((t, int(n)), {}).get(kind)),
+                                      if v else 'not yet run')(acc_de2.get((t, int(n)), {}).get(kind)),
         'rmfirst': lambda n_max: '{} of the {}'.format(
             sum(st == min(x for v in acc_de.values() for _, x in v.values()) for (t, k, n), v in acc_de.items()
                 if k == 'rm' and n <= int(n_max) for _, st in v.values()),

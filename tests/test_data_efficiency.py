@@ -1,7 +1,6 @@
 """What the data-efficiency sweep needs: nested subsets of one labelled set (--n_pairs), an RM that ends at its
 best held-out likelihood (--keep_best), several RMs reranking the same best-of-N samples, the val-only choice
 of the test checkpoint, and the pairs multiplier's interpolation."""
-import argparse
 import json
 import math
 import os
@@ -206,8 +205,8 @@ def test_v2_snapshots_at_the_same_steps_at_every_n():
     assert {n.split('/')[3] for n, _ in runs} == {'sentiment', 'short', 'overlap'}
     for name, cmd in runs:
         every, steps = int(flag(cmd, 'eval_interval')), int(flag(cmd, 'max_iters'))
-        early = argparse.Namespace(early_snapshots=list(map(int, cmd.split('--early_snapshots ')[1].split()[:2])))
-        snaps = [s for s in range(1, steps + 1) if s % every == 0 or s == steps or M.early_snapshot(early, s)]
+        early, until = map(int, cmd.split('--early_snapshots ')[1].split()[:2])  # EVERY UNTIL, as the stages read it
+        snaps = [s for s in range(1, steps + 1) if s % every == 0 or s == steps or (s <= until and s % early == 0)]
         assert '--snapshots' in cmd and snaps[:15] == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 80, 100, 120], name
     n16k = [c for n, c in runs if n.endswith('dpo_b0.1_n16000')][0]
     assert flag(n16k, 'max_iters') == '500'  # 1 epoch of 16000 pairs
