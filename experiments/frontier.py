@@ -182,14 +182,30 @@ def records(eval_json, task, seed, run, split, *method_setting):
     return rows
 
 
+def agrees(old, new):
+    """A rerun (a fresh clone rebuilds out/) writes what the first run wrote, throughput and time shares aside:
+    every stage is bitwise reproducible on one machine, but another CPU's kernels round differently and the
+    checkpoint drifts."""
+    def strip(text):
+        return re.sub(r'"\w+_(per_s|share)": [-+.\deE]+', '', text)
+    return strip(old) == strip(new)
+
+
 def run_job(name, cmd, rec, log, res, resolve=None):
-    """Run one job; resolve(cmd), if given, fills in what is only known once the job's dependencies are done."""
+    """Run one job; resolve(cmd), if given, fills in what is only known once the job's dependencies are done.
+    A job that rewrites a file in res (its training log, its label statistics) must agree with it: records made
+    from the earlier run would otherwise sit beside records made from this one. It then fails, leaving the file."""
     os.makedirs(name, exist_ok=True)
     try:
         cmd = resolve(cmd) if resolve else cmd
     except ValueError as e:
         log(f'FAILED {name}: {e}')
         return False
+    rewrites = {p: p for p in re.findall(r'--json (\S+)', cmd) if p.startswith(res)}  # the label statistics
+    if cmd.startswith('python train_'):  # the training log travels with the records (checkpoints do not)
+        seed, rest = name.split('/seed', 1)[1].split('/', 1)
+        rewrites[f"{res}/logs/seed{seed}_{rest.replace('/', '_')}.jsonl"] = f'{name}/log.jsonl'
+    before = {p: open(p).read() for p in rewrites if os.path.exists(p)}
     if cmd.startswith('python train_'):  # a killed run continues from its last checkpoint
         cmd += f' --out_dir {name} ' + ('--resume' if os.path.exists(f'{name}/ckpt.pt') else '--overwrite')
     if rec:
@@ -206,10 +222,20 @@ def run_job(name, cmd, rec, log, res, resolve=None):
     if r.returncode != 0:
         log(f'FAILED ({r.returncode}) {name}: see {name}/stdout.txt')
         return False
-    if cmd.startswith('python train_'):  # the training log travels with the records (checkpoints do not)
-        seed, rest = name.split('/seed', 1)[1].split('/', 1)
-        os.makedirs(f'{res}/logs', exist_ok=True)
-        shutil.copy(f'{name}/log.jsonl', f"{res}/logs/seed{seed}_{rest.replace('/', '_')}.jsonl")
+    for path, old in before.items():
+        new = open(rewrites[path]).read()
+        if not agrees(old, new):
+            with open(f'{name}/rerun_{os.path.basename(path)}', 'w') as f:
+                f.write(new)
+            with open(path, 'w') as f:
+                f.write(old)
+            log(f'FAILED {name}: this run disagrees with {path}, which earlier records were made from (another '
+                f'machine?): set those records aside (experiments/data_efficiency_v2.py says how), then rerun')
+            return False
+    for path, made in rewrites.items():
+        if made != path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copy(made, path)
     if rec:
         os.makedirs(res, exist_ok=True)
         path = record_path(res, *rec)

@@ -766,14 +766,14 @@ def costs_md(demo=DEMO):
 
 def timings(sweep):
     """[(job, wall seconds or None where unrecorded)] from results/<sweep>/timings.tsv, in its order, then the jobs
-    of an attempt whose records were set aside (results/<sweep>/superseded/timings.tsv) and that were redone or
-    dropped since, as 'superseded:<job>': they spent CPU too."""
+    of attempts whose records were set aside (results/<sweep>/superseded/ and stale/, each with its timings.tsv)
+    and that were redone or dropped since, as 'superseded:<job>' or 'stale:<job>': they spent CPU too."""
     def read(path):
         return [(name, None if x == 'unrecorded' else float(x))
                 for name, x in (line.rstrip('\n').split('\t') for line in open(path))] if os.path.exists(path) else []
     now = read(os.path.join(RES, sweep, 'timings.tsv'))
-    return now + [(f'superseded:{n}', x) for n, x in read(os.path.join(RES, sweep, 'superseded', 'timings.tsv'))
-                  if (n, x) not in now]
+    return now + [(f'{aside}:{n}', x) for aside in ('superseded', 'stale')
+                  for n, x in read(os.path.join(RES, sweep, aside, 'timings.tsv')) if (n, x) not in now]
 
 
 def own_timings(sweep):
@@ -1497,6 +1497,10 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                                          and r['method'] == 'best_of_n' and r['best_of'] == int(n)
                                          and os.path.basename(r['rm'] or '') == rk]),
         'deaccm': lambda t, kind, n: statistics.mean(a for a, _ in acc_de[t, kind, int(n)].values()),
+        'de2stale': (lambda st: ', '.join(sorted({'`{1}` seed {0}'.format(*re.search(r'seed(\d+)/(\w+)', n).groups())
+                                                 for n, _ in st})) +
+                     f" ({len(st)} jobs, {sum(x or 0 for _, x in st) / 3600:.1f} one-thread CPU hours, counted in the sweep's cost)"
+                     if st else 'none')([(n, x) for n, x in timings('data_efficiency_v2') if n.startswith('stale:')]),
         'de2acc': lambda t, kind, n: (lambda v: f'{statistics.mean(a for a, _ in v.values()):.3f} ({len(v)} of 3 seeds)'
                                       if v else 'not yet run')(acc_de2.get((t, int(n)), {}).get(kind)),
         'rmfirst': lambda n_max: '{} of the {}'.format(

@@ -280,3 +280,27 @@ def test_v2_counts_runs_short_of_snapshots_and_sft_picks():
             row(run='dpo_n250_kl10', split='test', method='dpo', setting='n250_kl10', path='sft'),
             row(run='dpo_n250_kl20', split='test', method='dpo', setting='n250_kl20', path='s12.0')]
     assert report.de2_checks(rows) == {10: (2, 1, 1, 1), 20: (2, 0, 0, 1)}
+
+
+def test_v2_sets_a_block_aside_and_keeps_its_cpu_time(tmp_path):
+    """Kills a set-aside that moves another block's or seed's files, or drops the CPU time the block spent."""
+    res = tmp_path / 'res'
+    (res / 'logs').mkdir(parents=True)
+    files = ['overlap_seed1337_dpo_b0.1_n250_val.jsonl', 'labels_overlap_seed1337.json',
+             'logs/seed1337_overlap_rm_n250.jsonl', 'overlap_seed1_bon_val.jsonl', 'labels_overlap_seed1.json',
+             'sentiment_seed1337_bon_val.jsonl', 'logs/seed1337_sft.jsonl', 'logs/seed1_overlap_rm_n250.jsonl']
+    for f in files:
+        (res / f).write_text(f)
+    (res / 'timings.tsv').write_text('out/frontier/seed1337/sft\t300.0\nout/data_efficiency_v2/seed1337/overlap/rm_n250\t100.0\n'
+                                     'out/data_efficiency_v2/seed1/overlap/rm_n250\t90.0\n')
+    DE2.set_aside('overlap', '1337', res=str(res))
+    assert sorted(os.path.relpath(os.path.join(d, f), res / 'stale') for d, _, fs in os.walk(res / 'stale') for f in fs) \
+        == sorted(files[:3] + ['timings.tsv'])
+    assert all((res / f).exists() for f in files[3:]) and not any((res / f).exists() for f in files[:3])
+    assert (res / 'stale/timings.tsv').read_text() == 'out/data_efficiency_v2/seed1337/overlap/rm_n250\t100.0\n'
+    assert 'overlap' not in (res / 'timings.tsv').read_text().replace('seed1/overlap', '')  # moved, not copied
+    DE2.set_aside('sft', '1337', res=str(res))
+    assert (res / 'stale/logs/seed1337_sft.jsonl').exists() and (res / 'logs/seed1_overlap_rm_n250.jsonl').exists()
+    assert (res / 'stale/timings.tsv').read_text().endswith('out/frontier/seed1337/sft\t300.0\n')
+    with pytest.raises(SystemExit):
+        DE2.set_aside('nosuch', '1337', res=str(res))

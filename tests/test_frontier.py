@@ -200,3 +200,23 @@ def test_an_ablation_record_carries_its_own_method(tmp_path):
     assert [(r['method'], r['setting']) for r in rows] == [('human', None), ('dpo_beta0.3', '--beta 0.3')]
     plain = F.records(str(js), 'sentiment', 1337, 'dpo_beta0.3', 'val')  # without: the run's name is split
     assert (plain[1]['method'], plain[1]['setting']) == ('dpo', 'beta0.3')
+
+
+# ---- a rerun on a fresh clone must agree with what the records were made from
+
+def test_a_rerun_that_disagrees_with_its_committed_output_fails_and_keeps_it(tmp_path):
+    """Kills a runner that lets a relabelling on another machine (another SFT) overwrite the label statistics,
+    or that flags a rerun whose only difference is its throughput."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import frontier as F
+    res, job, stats = str(tmp_path / 'res'), str(tmp_path / 'job'), tmp_path / 'res' / 'labels.json'
+    stats.parent.mkdir()
+    write = "python -c \"import sys; open(sys.argv[2], 'w').write(sys.argv[3])\" --json {} '{}'".format
+    stats.write_text('{"tau": 1.5, "pairs_per_s": 3.0}')
+    assert F.run_job(job, write(stats, '{"tau": 1.5, "pairs_per_s": 7.25}'), None, print, res)  # throughput aside
+    assert os.path.exists(f'{job}/DONE')
+    os.remove(f'{job}/DONE')
+    assert not F.run_job(job, write(stats, '{"tau": 1.25, "pairs_per_s": 7.25}'), None, print, res)
+    assert stats.read_text() == '{"tau": 1.5, "pairs_per_s": 7.25}'  # what the records were made from, kept
+    assert open(f'{job}/rerun_labels.json').read() == '{"tau": 1.25, "pairs_per_s": 7.25}'
+    assert not os.path.exists(f'{job}/DONE')  # so nothing that depends on it runs
