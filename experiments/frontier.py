@@ -103,15 +103,13 @@ def ablation(run, flags, name, task, seed):
     for split in ('val', 'test'):
         score = frontier[f'{t}/score_{run}_{split}'][1].replace(f'SNAPSHOTS:{t}/{run}', f'SNAPSHOTS:{d}/{name}')
         own.append((f'{d}/score_{split}', [f'{d}/{name}'], score, (task, seed, name, split, name, flags.strip())))
-    # the frontier's SFT and labels, rebuilt if out/ lacks them, report into the ablation's folder: a committed
-    # frontier record is never overwritten
-    return [(n, deps, cmd.replace(f' --json {RES}/', f' --json results/ablations/{name}/'), rec)
-            for n, deps, cmd, rec in after_frontier(own)]
+    return after_frontier(own, f'results/ablations/{name}')
 
 
-def after_frontier(own):
+def after_frontier(own, res):
     """A sweep built on the frontier's checkpoints: the frontier's training jobs that `own` needs (and what those
-    need; skipped when done), then `own`."""
+    need; skipped when done), then `own`. Rebuilt labels report into the sweep's folder res: a committed frontier
+    record is never overwritten."""
     frontier = {name: job for name, *job in jobs()}
     todo, wanted = [d for _, deps, _, _ in own for d in deps], set()
     while todo:
@@ -119,7 +117,8 @@ def after_frontier(own):
         if name in frontier and name not in wanted:
             wanted.add(name)
             todo += frontier[name][0]
-    return [(name, *job) for name, job in frontier.items() if name in wanted and job[2] is None] + own
+    return [(name, deps, cmd.replace(f' --json {RES}/', f' --json {res}/'), rec)
+            for name, (deps, cmd, rec) in frontier.items() if name in wanted and rec is None] + own
 
 
 # The runner below is shared with experiments/data_efficiency.py: a sweep is its job list (checkpoints go to

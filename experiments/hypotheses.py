@@ -84,7 +84,7 @@ def jobs():
             for epochs in (6, 12) if task == 'sentiment' else ():  # the frontier's dpo_b0.1 is 3 epochs
                 h3 += scored(t, task, seed, sft, f'dpo_e{epochs}_b0.1', [f'{t}/label'],
                              dpo(seed, f'{t}/prefs.pt', sft, epochs=epochs))
-    return F.after_frontier(h1 + h4 + h3 + h1_end)
+    return F.after_frontier(h1 + h4 + h3 + h1_end, RES)
 
 
 if __name__ == '__main__':

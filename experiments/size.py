@@ -83,7 +83,7 @@ def jobs():
                       f'{dpo(seed, f"{t}/prefs.pt", wide, F.LR, every=31)} {early}')
         out += scored(t, TASK, seed, wide, f'wide_rloo_small_lr{F.LR}_b0.1', [wide, f'{t}/rm_small'],
                       f'{rloo(seed, F.LR, 20)} --reward {t}/rm_small --init {wide} {early}')
-    return F.after_frontier(out)
+    return F.after_frontier(out, RES)
 
 
 if __name__ == '__main__':

@@ -195,3 +195,16 @@ def test_h1_to_its_end_reads_kl_to_dpo_from_one_record_and_the_gold_gap_on_the_s
     assert [x[:3] for x in d[1337]['steps']] == [(50, 9.0, 5.0), (200, 2.0, 12.0), (1000, 0.5, 13.0)]
     assert [round(v['steps'][-1][3], 6) for v in d.values()] == [0.02, -0.01, 0.0]
     assert report.h1_end(rows[:4 * 3]) == {1337: d[1337]}  # a seed with one record of the two is left out
+
+
+def test_sweeps_on_the_frontier_never_write_into_its_records():
+    """A fresh clone rebuilds the frontier's labels for these sweeps; their statistics go to the sweep's folder, where
+    the runner checks a rebuild against them (kills a rebuild that overwrites results/frontier/labels_*.json)."""
+    import re
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import hypotheses
+    import size
+    for sweep in (hypotheses, size):
+        written = [p for _, _, cmd, _ in sweep.jobs() for p in re.findall(r'--json (\S+)', cmd)]
+        assert written and all(p.startswith(sweep.RES + '/') for p in written), sweep.RES
