@@ -23,7 +23,12 @@ The protocol, fixed before any of its val numbers existed, then revised once on 
             in its log.
   DPO       lr 3e-4 (the frontier's), 1 epoch but at least 300 steps.
   RLOO      against that N's RM, 200 steps (the frontier's).
-  snapshots for both, every 5 steps up to step 60, then every 20 steps, at every N.
+  snapshots for both, every 5 steps up to step 60, then every 20 steps, at every N. A run left with fewer than 3
+            val snapshots inside a budget is trained again (the same run, bitwise: a batch is a function of seed and
+            step) with a snapshot at every step up to its first val snapshot past that budget, and those are
+            candidates too (<run>_dense): RLOO at beta 0.1 on overlap jumped from 2 to 13 nats between steps 10
+            and 15. The rule came after overlap seed 1337's test picks at N = 250 and 1000 were printed (commit
+            ae3aaab), on val KLs only; the picks it touches are redone under it.
   both      at beta 0.1 and 0.03 (the frontier's two): the same tuning for each method at every N.
   best-of-n SFT samples reranked by every N's RM, n = 1, 2, 4, 8, 16 (16 per prompt, not 64: the first pass's
             largest single cost); its KL is at most log 16 = 2.8 nats, inside both budgets.
@@ -110,8 +115,13 @@ def jobs():
                     out += [(f'{t}/{run}', deps, cmd, None),
                             (f'{t}/score_{run}_val', [f'{t}/{run}'], f"{score['val']} SNAPSHOTS:{t}/{run}",
                              (task, seed, run, 'val', method, setting))]
+                    if may_need_dense(task, seed, run):
+                        out += [(f'{t}/{run}_dense', deps + [f'{t}/score_{run}_val'], f'DENSE:{task}:{seed}:{run}:{cmd}', None),
+                                (f'{t}/score_{run}_dense_val', [f'{t}/{run}_dense'], f"{score['val']} SNAPSHOTS:{t}/{run}_dense",
+                                 (task, seed, f'{run}_dense', 'val', method, setting))]
                 for method in ('dpo', 'rloo'):
-                    vals = [f'{t}/score_{method}_b{beta}_n{n}_val' for beta in BETAS]
+                    vals = [name for beta in BETAS for dense in ('', '_dense')
+                            for name in [f'{t}/score_{method}_b{beta}_n{n}{dense}_val'] if name in {j[0] for j in out}]
                     for budget in BUDGETS:
                         name = f'{method}_n{n}_kl{budget}'
                         out.append((f'{t}/score_{name}_test', vals + [f'{t}/score_bon_val'],
@@ -122,15 +132,39 @@ def jobs():
 
 def chosen(task, seed, method, n, budget, res=RES):
     """The val record the protocol picks: the best val gold reward within the budget among both betas'
-    snapshots and SFT itself (best-of-1 of the best-of-n samples)."""
+    snapshots (dense ones included) and SFT itself (best-of-1 of the best-of-n samples)."""
     seed, n, budget = int(seed), int(n), float(budget)
     sft = next(r for r in DE.read(task, seed, 'bon', 'val', res) if r['best_of'] == 1)
-    cands = [r for beta in BETAS for r in DE.read(task, seed, f'{method}_b{beta}_n{n}', 'val', res)]
+    runs = [f'{method}_b{beta}_n{n}{d}' for beta in BETAS for d in ('', '_dense')]
+    cands = [r for run in runs if os.path.exists(F.record_path(res, task, seed, run, 'val'))
+             for r in DE.read(task, seed, run, 'val', res)]
     return DE.choose(cands, sft, budget)
 
 
+def may_need_dense(task, seed, run, res=RES):
+    """A run not yet scored on val may need a dense rerun (decided when it runs); a scored one, if dense_until says."""
+    return not os.path.exists(F.record_path(res, task, seed, run, 'val')) or dense_until(task, seed, run, res) is not None
+
+
+def dense_until(task, seed, run, res=RES):
+    """None if the run has 3 val snapshots inside every budget, else the step of its first snapshot past the
+    largest budget it falls short in: the run is trained again with a snapshot at every step up to there."""
+    rows = sorted((r for r in DE.read(task, seed, run, 'val', res) if r['method'] != 'human'), key=lambda r: r['step'])
+    short = [b for b in BUDGETS if sum(r['kl'] <= b for r in rows) < 3]
+    return next(r['step'] for r in rows if r['kl'] > max(short)) if short else None
+
+
 def resolve(cmd, res=RES):
-    """CHOSEN:task:seed:method:N:budget becomes the checkpoint that the val records choose."""
+    """CHOSEN:task:seed:method:N:budget becomes the checkpoint that the val records choose. DENSE:task:seed:run:CMD
+    becomes the run's command CMD with a snapshot at every step up to dense_until (the same run: a batch is a function
+    of seed and step, and evals draw nothing), or nothing to do; scoring a dense run that was not needed writes no records."""
+    if cmd.startswith('DENSE:'):
+        _, task, seed, run, cmd = cmd.split(':', 4)
+        until = dense_until(task, seed, run, res)
+        return 'true' if until is None else cmd.replace(SNAPSHOTS, f'--eval_interval 1000 --snapshots --early_snapshots 1 {until}')
+    dense_dir = cmd.split('SNAPSHOTS:')[-1]
+    if dense_dir.endswith('_dense') and not glob.glob(f'{dense_dir}/step_*.pt'):
+        return 'python -c "import json, sys; json.dump({\'policies\': {}}, open(sys.argv[-1], \'w\'))"'
     return DE.resolve(cmd, lambda *spec: chosen(*spec, res=res))
 
 

@@ -235,12 +235,12 @@ def run_job(name, cmd, rec, log, res, resolve=None):
         if made != path:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copy(made, path)
-    if rec:
+    rows = records(js, *rec) if rec else []
+    if rows:  # none where nothing was scored (experiments/data_efficiency_v2.py: a dense rerun not needed)
         os.makedirs(res, exist_ok=True)
         path = record_path(res, *rec)
         with open(path + '.tmp', 'w') as f:
-            for row in records(js, *rec):
-                f.write(json.dumps(row) + '\n')
+            f.writelines(json.dumps(row) + '\n' for row in rows)
         os.replace(path + '.tmp', path)
     with open(f'{name}/DONE', 'w') as f:
         f.write(f'{cmd}\n{time.time() - t0:.1f} s\n')

@@ -548,18 +548,32 @@ def de2_points(rows, budget):
 
 def de2_checks(rows):
     """Per budget: (runs, runs with fewer than 3 val snapshots inside the budget, test picks that are SFT itself,
-    test picks)."""
+    test picks); a run's dense rerun counts as the run (its distinct steps)."""
     sft = {(r['task'], r['seed']): r['path'] for r in rows if r['run'] == 'bon' and r['split'] == 'val' and r['best_of'] == 1}
     runs = {}
     for r in rows:
         if r['split'] == 'val' and r['method'] in ('dpo', 'rloo'):
-            runs.setdefault((r['task'], r['seed'], r['run']), []).append(r['kl'])
+            runs.setdefault((r['task'], r['seed'], r['run'].removesuffix('_dense')), {})[r['step']] = r['kl']
     out = {}
     for b in DE2.BUDGETS:
         picks = [r for r in rows if r['split'] == 'test' and r['method'] in ('dpo', 'rloo') and r['setting'].endswith(f'_kl{b}')]
-        out[b] = (len(runs), sum(sum(k <= b for k in kls) < 3 for kls in runs.values()),
+        out[b] = (len(runs), sum(sum(k <= b for k in kls.values()) < 3 for kls in runs.values()),
                   sum(r['path'] == sft.get((r['task'], r['seed'])) for r in picks), len(picks))
     return out
+
+
+def de2_dense(rows):
+    """(runs trained again densely, those whose rerun matches the first run's val KL and gold to 1e-6 at every step
+    both have): the rerun must be the same run, seen more often."""
+    val = {(r['task'], r['seed'], r['run'], r['step']): (r['kl'], r['gold_reward'])
+           for r in rows if r['split'] == 'val' and r['method'] in ('dpo', 'rloo')}
+    dense = {(t, s, run) for t, s, run, _ in val if run.endswith('_dense')}
+
+    def same(t, s, run):
+        first = run.removesuffix('_dense')
+        return all(max(abs(a - b) for a, b in zip(v, val[t, s, first, step])) < 1e-6
+                   for (t2, s2, r2, step), v in val.items() if (t2, s2, r2) == (t, s, run) and (t, s, first, step) in val)
+    return len(dense), sum(same(*d) for d in dense)
 
 
 def de2_verifiers():
@@ -601,10 +615,12 @@ def de2_md(rows, first_tables):
         return '`python experiments/data_efficiency_v2.py` has written no records yet.'
     L = ['| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
          '|---|---|---|---|---|']
-    for spacing, rs in (('every 5 steps to 60, then every 20', rows),
+    for spacing, rs in (('every 5 steps to 60, then every 20 (every step to the edge where that left < 3)', rows),
                         ('superseded: every 20 DPO / 10 RLOO steps', load('data_efficiency_v2/superseded'))):
         L += [f'| {spacing} | {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in de2_checks(rs).items()]
-    L.append('')
+    n_dense, same = de2_dense(rows)
+    L += ['', f'Runs trained again with a snapshot at every step to the budget\'s edge: {n_dense}; of them, {same} match the '
+          'first run\'s val KL and gold at every step both have (the same run, seen more often).', '']
     sft = {(r['task'], r['seed']): r['gold_reward'] for r in rows
            if r['run'] == 'bon' and r['split'] == 'test' and r['best_of'] == 1}
     for budget in DE2.BUDGETS:

@@ -275,8 +275,8 @@ def test_v2_counts_runs_short_of_snapshots_and_sft_picks():
     SFT itself, are each counted per budget."""
     row = lambda **kw: {'task': 'sentiment', 'seed': 1, 'best_of': None, **kw}  # noqa: E731
     rows = [row(run='bon', split='val', method='best_of_n', best_of=1, kl=0.0, path='sft'),
-            *[row(run='dpo_b0.1_n250', split='val', method='dpo', kl=k, path=f's{k}') for k in (5.0, 8.0, 12.0)],
-            *[row(run='rloo_b0.1_n250', split='val', method='rloo', kl=k, path=f'r{k}') for k in (1.0, 2.0, 3.0)],
+            *[row(run='dpo_b0.1_n250', split='val', method='dpo', kl=k, step=i, path=f's{k}') for i, k in enumerate((5.0, 8.0, 12.0))],
+            *[row(run='rloo_b0.1_n250', split='val', method='rloo', kl=k, step=i, path=f'r{k}') for i, k in enumerate((1.0, 2.0, 3.0))],
             row(run='dpo_n250_kl10', split='test', method='dpo', setting='n250_kl10', path='sft'),
             row(run='dpo_n250_kl20', split='test', method='dpo', setting='n250_kl20', path='s12.0')]
     assert report.de2_checks(rows) == {10: (2, 1, 1, 1), 20: (2, 0, 0, 1)}
@@ -304,3 +304,38 @@ def test_v2_sets_a_block_aside_and_keeps_its_cpu_time(tmp_path):
     assert (res / 'stale/timings.tsv').read_text().endswith('out/frontier/seed1337/sft\t300.0\n')
     with pytest.raises(SystemExit):
         DE2.set_aside('nosuch', '1337', res=str(res))
+
+
+def test_v2_trains_a_run_short_of_snapshots_again_densely(tmp_path):
+    """A run with fewer than 3 val snapshots inside a budget is trained again, the same command with a snapshot at
+    every step up to its first snapshot past the budget; those snapshots are candidates and count as the run's, and
+    the rerun is checked to be the same run (kills a rule that never fires, one that fires on a run with 3 inside,
+    and a rerun left out of the choice or the checks)."""
+    def write(run, kls, start=5, every=5, method='rloo', best_of=None):
+        with open(tmp_path / f'overlap_seed1_{run}_val.jsonl', 'w') as f:
+            f.writelines(json.dumps({'task': 'overlap', 'seed': 1, 'run': run, 'split': 'val', 'method': method,
+                                     'best_of': best_of, 'step': start + i * every, 'kl': k, 'gold_reward': k / 100,
+                                     'path': f'{run}/step_{start + i * every}.pt'}) + '\n' for i, k in enumerate(kls))
+    write('bon', [0.0], method='best_of_n', best_of=1)
+    write('rloo_b0.1_n250', [0.3, 2.1, 13.2, 24.6])  # 2 inside 10 nats, 3 inside 20
+    write('rloo_b0.03_n250', [1.0, 4.0, 9.0, 30.0])
+    write('rloo_b0.1_n1000', [8.0, 21.0, 30.0])  # short in both budgets: to its first snapshot past 20
+    until = lambda run: DE2.dense_until('overlap', 1, run, res=str(tmp_path))  # noqa: E731
+    assert (until('rloo_b0.1_n250'), until('rloo_b0.03_n250'), until('rloo_b0.1_n1000')) == (15, None, 10)
+    assert DE2.may_need_dense('overlap', 1, 'rloo_b0.1_n250', res=str(tmp_path))
+    assert not DE2.may_need_dense('overlap', 1, 'rloo_b0.03_n250', res=str(tmp_path))
+    assert DE2.may_need_dense('overlap', 1, 'rloo_b0.1_n8000', res=str(tmp_path))  # not scored yet: decided later
+    cmd = f'python train_rl.py --beta 0.1 {DE2.SNAPSHOTS} --seed 1'
+    assert DE2.resolve(f'DENSE:overlap:1:rloo_b0.1_n250:{cmd}', res=str(tmp_path)) == \
+        'python train_rl.py --beta 0.1 --eval_interval 1000 --snapshots --early_snapshots 1 15 --seed 1'
+    assert DE2.resolve(f'DENSE:overlap:1:rloo_b0.03_n250:{cmd}', res=str(tmp_path)) == 'true'
+    (tmp_path / 'x_dense').mkdir()
+    assert DE2.resolve(f'python eval.py score SNAPSHOTS:{tmp_path}/x_dense', res=str(tmp_path)).startswith('python -c')
+    assert DE2.resolve(f'python eval.py score SNAPSHOTS:{tmp_path}/x', res=str(tmp_path)).endswith('/x')  # a real run: scored
+    write('rloo_b0.1_n250_dense', [0.3, 0.7, 1.2, 1.6, 1.9, 2.1, 4.0, 6.5, 9.9, 11.0, 13.2], start=5, every=1)
+    assert DE2.chosen('overlap', 1, 'rloo', 250, 10, res=str(tmp_path))['path'] == 'rloo_b0.1_n250_dense/step_13.pt'
+    rows = [json.loads(line) for f in sorted(tmp_path.glob('*_val.jsonl')) for line in open(f)]
+    assert report.de2_checks(rows)[10][:2] == (3, 1)  # a rerun counts as its run; rloo_b0.1_n1000 (none yet) is short
+    assert report.de2_dense(rows) == (1, 1)  # steps 5 and 10 of the rerun are the run's
+    next(r for r in rows if r['run'] == 'rloo_b0.1_n250_dense' and r['step'] == 10)['kl'] = 2.2
+    assert report.de2_dense(rows) == (1, 0)
