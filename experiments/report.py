@@ -996,7 +996,7 @@ def h1_end_md(rows):
     if secs('rloo_local_long_b0.1'):
         L += ['', f"Cost: the 1000-step run took {statistics.mean(secs('rloo_local_long_b0.1')):.0f} s of one thread per "
               f"seed (mean of {len(secs('rloo_local_long_b0.1'))}), the first 200-step run "
-              f"{statistics.mean(secs('rloo_local_b0.1')):.0f} s (timed on another day: compare with care)."]
+              f"{statistics.mean(secs('rloo_local_b0.1')):.0f} s (timed on another machine and day: compare with care)."]
     return '\n'.join(L)
 
 
