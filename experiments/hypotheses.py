@@ -15,7 +15,9 @@ DPO runs are reused, and rerun if missing). So far:
   same RLOO for 1000 steps (the cosine schedule stretched, a snapshot every 50), on sentiment, its snapshots
   scored on the test prompts twice: against SFT (the frontier's KL and gold) and against the DPO policy itself
   (--ref: KL(pi_RL || pi_DPO) on the RL policy's samples); the DPO policy is scored beside them, so the gold gap to
-  it is on the same prompts and seed. The theorem predicts both go to about zero.
+  it is on the same prompts and seed. The theorem predicts both go to about zero. It ran later than the rest, on
+  another machine (stages are bitwise reproducible per machine only), so its SFT, pairs and DPO policy were
+  retrained there and it is compared only with itself; their logs and label statistics are in results/hypotheses/.
 
   H4, narrow (on-policy) data: every pair here is two SFT samples. The contrast: pairs of the same first SFT
   sample and the prompt's human continuation (eval.py label --pair human: off-policy), labelled and counted as
