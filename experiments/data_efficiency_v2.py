@@ -157,14 +157,11 @@ def dense_until(task, seed, run, res=RES):
 def resolve(cmd, res=RES):
     """CHOSEN:task:seed:method:N:budget becomes the checkpoint that the val records choose. DENSE:task:seed:run:CMD
     becomes the run's command CMD with a snapshot at every step up to dense_until (the same run: a batch is a function
-    of seed and step, and evals draw nothing), or nothing to do; scoring a dense run that was not needed writes no records."""
+    of seed and step, and evals draw nothing), or nothing to do (then its scoring finds no snapshots and writes no records)."""
     if cmd.startswith('DENSE:'):
         _, task, seed, run, cmd = cmd.split(':', 4)
         until = dense_until(task, seed, run, res)
         return 'true' if until is None else cmd.replace(SNAPSHOTS, f'--eval_interval 1000 --snapshots --early_snapshots 1 {until}')
-    dense_dir = cmd.split('SNAPSHOTS:')[-1]
-    if dense_dir.endswith('_dense') and not glob.glob(f'{dense_dir}/step_*.pt'):
-        return 'python -c "import json, sys; json.dump({\'policies\': {}}, open(sys.argv[-1], \'w\'))"'
     return DE.resolve(cmd, lambda *spec: chosen(*spec, res=res))
 
 

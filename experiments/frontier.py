@@ -212,8 +212,10 @@ def run_job(name, cmd, rec, log, res, resolve=None):
         if 'SNAPSHOTS:' in cmd:  # every snapshot of the run, in step order
             run_dir = cmd.split('SNAPSHOTS:')[1]
             snaps = sorted((f for f in os.listdir(run_dir) if f.startswith('step_')), key=lambda f: int(f[5:-3]))
+            if not snaps:  # a run that kept none (data_efficiency_v2: a dense rerun not needed) has nothing to score
+                cmd, rec = 'true', None
             cmd = cmd.replace(f'SNAPSHOTS:{run_dir}', ' '.join(f'{run_dir}/{f}' for f in snaps))
-        cmd += f' --json {js}'
+        cmd += f' --json {js}' if rec else ''
     t0 = time.time()
     with open(f'{name}/stdout.txt', 'w') as f:
         r = subprocess.run(cmd, shell=True, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
@@ -235,8 +237,8 @@ def run_job(name, cmd, rec, log, res, resolve=None):
         if made != path:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copy(made, path)
-    rows = records(js, *rec) if rec else []
-    if rows:  # none where nothing was scored (experiments/data_efficiency_v2.py: a dense rerun not needed)
+    if rec:
+        rows = records(js, *rec)
         os.makedirs(res, exist_ok=True)
         path = record_path(res, *rec)
         with open(path + '.tmp', 'w') as f:

@@ -329,9 +329,10 @@ def test_v2_trains_a_run_short_of_snapshots_again_densely(tmp_path):
     assert DE2.resolve(f'DENSE:overlap:1:rloo_b0.1_n250:{cmd}', res=str(tmp_path)) == \
         'python train_rl.py --beta 0.1 --eval_interval 1000 --snapshots --early_snapshots 1 15 --seed 1'
     assert DE2.resolve(f'DENSE:overlap:1:rloo_b0.03_n250:{cmd}', res=str(tmp_path)) == 'true'
-    (tmp_path / 'x_dense').mkdir()
-    assert DE2.resolve(f'python eval.py score SNAPSHOTS:{tmp_path}/x_dense', res=str(tmp_path)).startswith('python -c')
-    assert DE2.resolve(f'python eval.py score SNAPSHOTS:{tmp_path}/x', res=str(tmp_path)).endswith('/x')  # a real run: scored
+    (tmp_path / 'x_dense').mkdir()  # a dense rerun not needed kept no snapshots: its scoring writes no records
+    assert DE2.F.run_job(str(tmp_path / "score"), f'python eval.py score SNAPSHOTS:{tmp_path}/x_dense', ('overlap', 1, 'x_dense', 'val'),
+                     print, str(tmp_path))
+    assert not (tmp_path / 'overlap_seed1_x_dense_val.jsonl').exists()
     write('rloo_b0.1_n250_dense', [0.3, 0.7, 1.2, 1.6, 1.9, 2.1, 4.0, 6.5, 9.9, 11.0, 13.2], start=5, every=1)
     assert DE2.chosen('overlap', 1, 'rloo', 250, 10, res=str(tmp_path))['path'] == 'rloo_b0.1_n250_dense/step_13.pt'
     rows = [json.loads(line) for f in sorted(tmp_path.glob('*_val.jsonl')) for line in open(f)]
