@@ -55,10 +55,8 @@ Online DPO (optional in the design) is left out. experiments/report.py draws the
 Records: results/data_efficiency_v2/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run, and
 <task>_seed<seed>_<method>_n<N>_kl<budget>_test.jsonl for the one chosen checkpoint; best-of-n: _bon_<split>.
 """
-import glob
 import math
 import os
-import sys
 
 import data_efficiency as DE  # read, choose and resolve: the val-best candidate within a budget
 import frontier as F  # the runner, the seeds and the SFT runs
@@ -165,32 +163,16 @@ def resolve(cmd, res=RES):
     return DE.resolve(cmd, lambda *spec: chosen(*spec, res=res))
 
 
-def set_aside(task, seed, res=RES):
-    """Move a block's files (task 'sft': the seed's SFT log) and its lines of timings.tsv to <res>/stale/."""
+def block(task, seed):
+    """--set_aside TASK SEED: the block's files and jobs (task 'sft': the seed's SFT log)."""
     if task == 'sft':
-        files, job = [f'logs/seed{seed}_sft.jsonl'], f'{F.OUT}/seed{seed}/sft'
-    elif task in NS:
-        files, job = [f'{task}_seed{seed}_', f'labels_{task}_seed{seed}.json', f'logs/seed{seed}_{task}_'], f'/seed{seed}/{task}/'
-    else:
-        raise SystemExit(f"--set_aside: no block '{task}': one of sft, {', '.join(NS)}")
-    moved = [f for f in glob.glob(f'{res}/**', recursive=True) if '/stale/' not in f and os.path.isfile(f)
-             and any(os.path.relpath(f, res).startswith(p) for p in files)]
-    for f in moved:
-        os.makedirs(os.path.dirname(f.replace(res, f'{res}/stale', 1)), exist_ok=True)
-        os.replace(f, f.replace(res, f'{res}/stale', 1))
-    lines = open(f'{res}/timings.tsv').readlines()
-    with open(f'{res}/stale/timings.tsv', 'a') as f:
-        f.writelines(line for line in lines if job in line.split('\t')[0])
-    with open(f'{res}/timings.tsv', 'w') as f:  # the block's jobs are redone: their new times replace these
-        f.writelines(line for line in lines if job not in line.split('\t')[0])
-    print(f'set aside {len(moved)} files of {task} seed {seed} in {res}/stale/')
+        return [f'logs/seed{seed}_sft.jsonl'], lambda job: job == f'{F.OUT}/seed{seed}/sft'
+    if task in NS:
+        return ([f'{task}_seed{seed}_', f'labels_{task}_seed{seed}.json', f'logs/seed{seed}_{task}_'],
+                lambda job: f'/seed{seed}/{task}/' in job)
+    raise SystemExit(f"--set_aside: no block '{task}': one of sft, {', '.join(NS)}")
 
 
 if __name__ == '__main__':
     os.chdir(F.ROOT)
-    if sys.argv[1:2] == ['--set_aside']:
-        if len(sys.argv) != 4 or not sys.argv[3].isdigit():
-            sys.exit('--set_aside needs a block and a seed: --set_aside overlap 1337')
-        set_aside(*sys.argv[2:4])
-    else:
-        F.main(jobs(), RES, __doc__, resolve)
+    F.main(jobs(), RES, __doc__, resolve, block=block)

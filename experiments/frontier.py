@@ -24,6 +24,7 @@ Checkpoints go to out/frontier/ (not committed); each scoring job writes its rec
 checkpoint, to results/frontier/<task>_seed<seed>_<run>_<split>.jsonl. experiments/report.py draws them.
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -250,7 +251,25 @@ def run_job(name, cmd, rec, log, res, resolve=None):
     return True
 
 
-def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False):
+def set_aside(res, files, is_job):
+    """Move the files under res whose path (relative to res) starts with one of `files`, and the timings.tsv lines
+    of the jobs is_job(name) picks, to <res>/stale/: records made from checkpoints another machine trained, to be
+    redone whole here (run_job stops a rerun that disagrees with them). report.timings still counts their CPU."""
+    moved = [f for f in glob.glob(f'{res}/**', recursive=True) if '/stale/' not in f and os.path.isfile(f)
+             and any(os.path.relpath(f, res).startswith(p) for p in files)]
+    for f in moved:
+        os.makedirs(os.path.dirname(f.replace(res, f'{res}/stale', 1)), exist_ok=True)
+        os.replace(f, f.replace(res, f'{res}/stale', 1))
+    lines = open(f'{res}/timings.tsv').readlines()
+    os.makedirs(f'{res}/stale', exist_ok=True)
+    with open(f'{res}/stale/timings.tsv', 'a') as f:
+        f.writelines(line for line in lines if is_job(line.split('\t')[0]))
+    with open(f'{res}/timings.tsv', 'w') as f:  # the jobs are redone: their new times replace these
+        f.writelines(line for line in lines if not is_job(line.split('\t')[0]))
+    return len(moved)
+
+
+def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False, block=None):
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--workers', type=int, default=2, help='jobs side by side, one thread each')
     ap.add_argument('--hours', type=float, default=1.8, help='start no new job after this long')
@@ -263,8 +282,17 @@ def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False):
         g.add_argument('--name', help="the ablation's name: its method in the records and figures")
         g.add_argument('--task', default='sentiment', choices=TASKS)
         g.add_argument('--seed', type=int, default=1337)
+    if block:
+        ap.add_argument('--set_aside', nargs=2, metavar=('BLOCK', 'SEED'),
+                        help="move a block's records, logs and timings to stale/, to redo it whole (see above)")
     args = ap.parse_args()
     os.chdir(ROOT)
+    if block and args.set_aside:
+        name, seed = args.set_aside
+        if not seed.isdigit():
+            raise SystemExit(f'--set_aside: the seed is a number, not {seed!r}')
+        n = set_aside(res, *block(name, seed))
+        return print(f'set aside {n} files of {name} seed {seed} in {res}/stale/')
     if ablations and args.ablate:
         if not args.name:
             raise SystemExit('--ablate needs --name')

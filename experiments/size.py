@@ -34,6 +34,14 @@ seeds 1337, 1, 2). The control: wide_dpo_own, the wide DPO on pairs of the wide 
 frontier's (4000 + 500 untied, tau for 93% agreement).
 
   python experiments/size.py [--hours 1.8] [--dry]
+  python experiments/size.py --set_aside sentiment 1337   # redo a seed whole on this machine (below)
+
+One machine per seed: the stages are bitwise reproducible on one machine, not across CPUs. A fresh clone retrains
+the SFT and relabels, and the runner stops a job whose rerun disagrees with a committed log or label statistics;
+--set_aside moves the seed's records, logs and timings to results/size/stale/ so that the seed is redone whole.
+The SFT-sized runs compared with (the frontier's DPO and RLOO, H1's dense DPO) stay the frontier's records: after
+such a redo they come from another machine's SFT of the same seed and recipe, so a per-seed difference between
+the two sizes pairs runs that share their data and seed but not their SFT's last digits.
 
 Records: results/size/sentiment_seed<seed>_<run>_<split>.jsonl, the frontier's record format;
 experiments/report.py draws them with the frontier's DPO and RLOO curves.
@@ -86,6 +94,19 @@ def jobs():
     return F.after_frontier(out, RES)
 
 
+def block(task, seed):
+    """--set_aside sentiment SEED: the seed's records, label statistics and logs, and the timings of this sweep's
+    own jobs (the frontier's jobs it reuses count under the frontier). The wide SFT's rates not chosen are not
+    redone: their logs and times stay."""
+    if task != TASK:
+        raise SystemExit(f"--set_aside: no block '{task}': this sweep runs {TASK} only")
+    frontier = {name for name, *_ in F.jobs()}
+    kept = {f'{F.OUT}/seed{seed}/sft_wide_lr{lr}' for lr in WIDE_LRS if lr != WIDE_LR}
+    own = {name for name, *_ in jobs() if f'/seed{seed}/' in name and name not in frontier | kept}
+    return ([f'{TASK}_seed{seed}_', f'labels_wide_{TASK}_seed{seed}.json', f'logs/seed{seed}_{TASK}_',
+             f'logs/seed{seed}_sft_wide_lr{WIDE_LR}.jsonl'], own.__contains__)
+
+
 if __name__ == '__main__':
     os.chdir(F.ROOT)
-    F.main(jobs(), RES, __doc__)
+    F.main(jobs(), RES, __doc__, block=block)

@@ -192,6 +192,7 @@ def test_h5_best_of_n_reads_each_rerankers_picks_on_the_same_samples(tmp_path, m
 # ---- the second pass (experiments/data_efficiency_v2.py): its protocol, pinned on its job list
 
 import data_efficiency_v2 as DE2  # noqa: E402
+import frontier as F  # noqa: E402
 
 
 def flag(cmd, name):
@@ -293,17 +294,17 @@ def test_v2_sets_a_block_aside_and_keeps_its_cpu_time(tmp_path):
         (res / f).write_text(f)
     (res / 'timings.tsv').write_text('out/frontier/seed1337/sft\t300.0\nout/data_efficiency_v2/seed1337/overlap/rm_n250\t100.0\n'
                                      'out/data_efficiency_v2/seed1/overlap/rm_n250\t90.0\n')
-    DE2.set_aside('overlap', '1337', res=str(res))
+    F.set_aside(str(res), *DE2.block('overlap', '1337'))
     assert sorted(os.path.relpath(os.path.join(d, f), res / 'stale') for d, _, fs in os.walk(res / 'stale') for f in fs) \
         == sorted(files[:3] + ['timings.tsv'])
     assert all((res / f).exists() for f in files[3:]) and not any((res / f).exists() for f in files[:3])
     assert (res / 'stale/timings.tsv').read_text() == 'out/data_efficiency_v2/seed1337/overlap/rm_n250\t100.0\n'
     assert 'overlap' not in (res / 'timings.tsv').read_text().replace('seed1/overlap', '')  # moved, not copied
-    DE2.set_aside('sft', '1337', res=str(res))
+    F.set_aside(str(res), *DE2.block('sft', '1337'))
     assert (res / 'stale/logs/seed1337_sft.jsonl').exists() and (res / 'logs/seed1_overlap_rm_n250.jsonl').exists()
     assert (res / 'stale/timings.tsv').read_text().endswith('out/frontier/seed1337/sft\t300.0\n')
     with pytest.raises(SystemExit):
-        DE2.set_aside('nosuch', '1337', res=str(res))
+        DE2.block('nosuch', '1337')
 
 
 def test_v2_trains_a_run_short_of_snapshots_again_densely(tmp_path):

@@ -134,6 +134,32 @@ def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_diffe
     assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # the SFT-sized differences 0.1, 0.2, 0.3
 
 
+def test_size_sets_a_seed_aside_but_not_the_frontiers_jobs_or_the_rates_not_chosen(tmp_path):
+    """--set_aside for experiments/size.py: kills one that moves another seed's files, the frontier's timings (they
+    count under the frontier) or the wide SFT's rates not chosen (never redone), or that leaves a redone job's."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import frontier
+    import size
+    res = tmp_path / 'res'
+    (res / 'logs').mkdir(parents=True)
+    moved = ['sentiment_seed1_wide_dpo_b0.1_val.jsonl', 'labels_wide_sentiment_seed1.json',
+             'logs/seed1_sentiment_rm_small.jsonl', f'logs/seed1_sft_wide_lr{size.WIDE_LR}.jsonl']
+    kept = ['sentiment_seed2_wide_dpo_b0.1_val.jsonl', 'logs/seed1337_sft_wide_lr0.002.jsonl', 'logs/seed2_sentiment_rm_small.jsonl']
+    for f in moved + kept:
+        (res / f).write_text(f)
+    t = 'out/frontier/seed1/'
+    (res / 'timings.tsv').write_text(f'{t}sft\t300.0\n{t}sentiment/rm\t200.0\n{t}sentiment/rm_small\t30.0\n'
+                                     f'{t}sft_wide_lr{size.WIDE_LR}\t2000.0\nout/frontier/seed1337/sft_wide_lr0.002\t1400.0\n'
+                                     'out/frontier/seed2/sentiment/rm_small\t31.0\n')
+    assert frontier.set_aside(str(res), *size.block('sentiment', '1')) == 4
+    assert all((res / 'stale' / f).exists() for f in moved) and all((res / f).exists() for f in kept)
+    assert (res / 'stale/timings.tsv').read_text() == f'{t}sentiment/rm_small\t30.0\n{t}sft_wide_lr{size.WIDE_LR}\t2000.0\n'
+    assert 'rm_small\t30' not in (res / 'timings.tsv').read_text() and 'lr0.002' in (res / 'timings.tsv').read_text()
+    with pytest.raises(SystemExit):
+        size.block('short', '1')
+
+
 def test_matched_kl_reads_the_other_run_at_the_picks_kl():
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
