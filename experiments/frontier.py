@@ -232,7 +232,7 @@ def run_job(name, cmd, rec, log, res, resolve=None):
             with open(path, 'w') as f:
                 f.write(old)
             log(f'FAILED {name}: this run disagrees with {path}, which earlier records were made from (another '
-                f'machine?): set those records aside (experiments/data_efficiency_v2.py says how), then rerun')
+                f'machine?): set those records aside (--set_aside BLOCK SEED), then rerun')
             return False
     for path, made in rewrites.items():
         if made != path:
