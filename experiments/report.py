@@ -255,11 +255,12 @@ def h2_md(rows, budgets=(10, 30)):
     return '\n'.join(L)
 
 
-def verifier_acc():
+def verifier_acc(sweep='frontier'):
     """{(task, run): {seed: held-out accuracy}} (the 500 untied val pairs) at the end of training: the global RMs
-    and the implicit reward beta log(pi/pi_ref) of each DPO run, from the training logs."""
+    and the implicit reward beta log(pi/pi_ref) of each DPO run, from one sweep's training logs (sweeps that ran
+    on different machines trained different verifiers from the same commands)."""
     acc = {}
-    for path in glob.glob(os.path.join(RES, '*', 'logs', 'seed*_*_*.jsonl')):
+    for path in glob.glob(os.path.join(RES, sweep, 'logs', 'seed*_*_*.jsonl')):
         seed, task, run = re.match(r'seed(\d+)_([a-z]+)_(.+)\.jsonl', os.path.basename(path)).groups()
         if run in VERIFIERS:
             last = [json.loads(line) for line in open(path)][-1]
@@ -268,21 +269,23 @@ def verifier_acc():
 
 
 VERIFIERS = {'rm': 'global RM (from SFT)', 'dpo_b0.1': 'DPO implicit reward, beta 0.1',
-             'dpo_b0.03': 'DPO implicit reward, beta 0.03', 'rm_small': 'global RM from scratch, 1/8 size'}
+             'dpo_b0.03': 'DPO implicit reward, beta 0.03', 'rm_small': 'global RM from scratch, 1/8 size'}  # the last: size.py
 
 
-def verifier_md():
-    acc = verifier_acc()
-    L = ['| task | ' + ' | '.join(VERIFIERS.values()) + ' |', '|---|' + '---|' * len(VERIFIERS)]
+def verifier_md(sweep='frontier'):
+    acc = verifier_acc(sweep)
+    runs = [run for run in VERIFIERS if any(r == run for _, r in acc)]
+    L = ['| task | ' + ' | '.join(VERIFIERS[r] for r in runs) + ' |', '|---|' + '---|' * len(runs)]
     for task in TASKS:
         cells = []
-        for run in VERIFIERS:
+        for run in runs:
             v = acc.get((task, run), {})
             cells.append(' / '.join(f'{v[s]:.3f}' for s in sorted(v, key=SEEDS.index)) if v else '-')
         if any(c != '-' for c in cells):
             L.append(f'| {task} | ' + ' | '.join(cells) + ' |')
     return ('Held-out preference accuracy on the 500 untied val pairs at the end of training (per seed, 1337 / 1 / 2; '
-            'from the training logs in `results/*/logs/`): how well each learned verifier ranks unseen pairs.\n\n' + '\n'.join(L))
+            f'from the training logs in `results/{sweep}/logs/`): how well each learned verifier ranks unseen pairs.\n\n'
+            + '\n'.join(L))
 
 
 def labels_md():
@@ -794,13 +797,14 @@ def timings(sweep):
 
 def own_timings(sweep):
     """A sweep's timings.tsv also lists the jobs of earlier sweeps it reuses (the frontier's SFT, pairs and runs):
-    each job counts once, under the first sweep of SWEEPS that lists it."""
+    each job counts once, under the first sweep of SWEEPS that lists it with the same seconds (another time is
+    another run: the job redone on another machine)."""
     earlier = set()
     for s in SWEEPS:
         if s == sweep:
             break
-        earlier |= {name for name, _ in timings(s)}
-    return [(n, x) for n, x in timings(sweep) if n not in earlier]
+        earlier |= set(timings(s))
+    return [(n, x) for n, x in timings(sweep) if (n, x) not in earlier]
 
 
 def gpu_record(sweep):
@@ -1010,6 +1014,63 @@ def h1_end_md(rows):
     return '\n'.join(L)
 
 
+# ---- RM size against policy size (experiments/size.py): its reading, from its own records only
+
+def machine_drift():
+    """{seed: ((gold, KL) of the frontier's dpo_b0.1 at its end, the same on another machine)}: H1 to its end
+    retrained the frontier's SFT, pairs and DPO by the same commands on a second machine and scored that DPO
+    policy on the test prompts; the frontier scored its own at step 375 on them."""
+    out = {}
+    for seed in SEEDS:
+        there = [r for r in load() if (r['task'], r['seed'], r['run'], r['split']) == ('sentiment', seed, 'dpo_b0.1', 'test')
+                 and r['step'] is not None]
+        here = [r for r in load('hypotheses') if r['seed'] == seed and r['run'] == 'rloo_local_long_b0.1'
+                and r['name'] == 'dpo_b0.1']
+        if there and here:
+            a = max(there, key=lambda r: r['step'])
+            out[seed] = ((a['gold_reward'], a['kl']), (here[0]['gold_reward'], here[0]['kl']))
+    return out
+
+
+def size_md(summaries, vrows, budget=10):
+    """Why size.py runs on one machine (the drift), how far its redo has got, each wide method's val-chosen rate,
+    and the growth rows in words."""
+    L = []
+    drift = machine_drift()
+    if drift:
+        d = [b[0] - a[0] for a, b in drift.values()]
+        there = mean_sd([a[0] for a, _ in drift.values()])
+        L.append("Why one machine: the frontier's DPO command (beta 0.1, 3 epochs), rerun by H1 to its end on a second "
+                 "machine on that machine's SFT and pairs (the same commands and seeds), ends at test gold " +
+                 ' / '.join(f'{b[0]:+.3f}' for _, b in drift.values()) + ' (KL ' +
+                 ' / '.join(f'{b[1]:.1f}' for _, b in drift.values()) + ') against the frontier\'s ' +
+                 ' / '.join(f'{a[0]:+.3f}' for a, _ in drift.values()) + ' (KL ' +
+                 ' / '.join(f'{a[1]:.1f}' for a, _ in drift.values()) + f') (seeds {", ".join(map(str, drift))}): '
+                 f'{diff_md(d)}, where the frontier\'s seeds spread by {there[1]:.3f} (sd). A per-seed difference '
+                 'between runs of two machines would carry that shift, so size.py compares only its own runs.')
+    done = {key: seeds_of([r for r in load('size') if (r['run'].startswith('wide_')) == (key == 'size_wide')], 'sentiment')
+            for key in ('size', 'size_wide')}
+    if min(len(v) for v in done.values()) < len(SEEDS):
+        stale = os.path.exists(os.path.join(RES, 'size', 'stale'))
+        L.append('`python experiments/size.py` is ' + ('being redone whole on one machine' if stale else 'running') +
+                 f": seeds with test records so far: SFT-sized {len(done['size'])}, wide {len(done['size_wide'])} of "
+                 f'{len(SEEDS)}.' + (" The first machine's records (compared with the frontier's runs, one fine-tuning "
+                                     'rate on the wide policy) are in `results/size/stale/`.' if stale else ''))
+        return '\n\n'.join(L)
+    L.append(verifier_md('size'))
+    wide = summaries.get('size_wide', {}).get('sentiment', {})
+    rates = []
+    for method, label in (('dpo', 'DPO'), ('rloo_small', 'RLOO against the scratch RM')):
+        picks = wide.get(method, {}).get(budget, {})
+        fast = sum('_lr' in p['run'] for p in picks.values())
+        rates.append(f'{label}: the frontier\'s 3e-4 on {fast} of {len(picks)} seeds, half of it on the others')
+    L.append(f'The wide policy\'s fine-tuning rate, chosen on val with the checkpoint within {budget} nats: ' + '; '.join(rates) + '.')
+    for v in (v for v in vrows if v['source'] == 'growth' and v['d']):
+        L.append(f"Growth ({v['what']}): {diff_md(v['d'])}, {v['got']}" +
+                 (f"; at matched KL {diff_md(v['dm'])}, {v['got_m']}." if v['dm'] else '.'))
+    return '\n\n'.join(L)
+
+
 def write_atomic(path, text):
     with open(path + '.tmp', 'w') as f:
         f.write(text)
@@ -1141,7 +1202,7 @@ def verdict_rows(summaries, sources=None, budget=10):
                 pb, sft = summ.get(b, {}).get(budget, {}).get(s), [r for r in test if r['task'] == task and r['seed'] == s]
                 if pb and sft and (x := room(pa['gold_reward'], pb['gold_reward'], sft_row(sft)['gold_reward'])) is not None:
                     rel.append(x)
-        out.append(dict(h=h, claim=claim, what=what, task=task, predicted=predicted, d=d, dm=dm, rel=rel,
+        out.append(dict(h=h, claim=claim, what=what, source=source, task=task, predicted=predicted, d=d, dm=dm, rel=rel,
                         got=pattern(d) if len(d) >= 3 else None, got_m=pattern(dm) if len(dm) > 1 else None))
     return out
 
@@ -1575,17 +1636,18 @@ def main():
     blocks['h5_bon'] = ''.join(f'![h5 best-of-n {t}](results/h5_best_of_n_{t}.png)\n' for t in TASKS
                                if os.path.exists(os.path.join(RES, f'h5_best_of_n_{t}.png'))) + '\n' + md
 
-    hyp = rows + load('hypotheses') + load('size')
+    hyp, size = rows + load('hypotheses'), load('size')  # size.py compares only its own runs (one machine)
     sources = {'frontier': rows, 'h2': [r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')]}
     summaries = {'frontier': summ, 'h2': summarise(sources['h2'], ('rloo', 'dpo'))}
-    wide = wide_rows(hyp)
+    of = {'size': [r for r in size if not r['run'].startswith('wide_')], 'size_wide': wide_rows(size)}
     for key, file, runs, methods, paper, pairs in HYPOTHESES:
-        h = sources[key] = [r for r in (wide if key == 'size_wide' else hyp) if r['run'] in runs]
+        h = sources[key] = [r for r in of.get(key, hyp) if r['run'] in runs]
         summaries[key] = summarise(h, methods)
         blocks[key] = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
     blocks['h2'] = h2_md(rows)
     blocks['h1_end'] = h1_end_md(load('hypotheses'))
     vrows = verdict_rows(summaries, sources)
+    blocks['size_reading'] = size_md(summaries, vrows)
     blocks['verdicts'] = verdict_md(summaries, sources, rows=vrows)
     blocks['ablations'] = ablations_md(rows)
     blocks['performance'] = performance_md()

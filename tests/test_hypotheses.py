@@ -136,28 +136,62 @@ def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_diffe
 
 def test_size_sets_a_seed_aside_but_not_the_frontiers_jobs_or_the_rates_not_chosen(tmp_path):
     """--set_aside for experiments/size.py: kills one that moves another seed's files, the frontier's timings (they
-    count under the frontier) or the wide SFT's rates not chosen (never redone), or that leaves a redone job's."""
+    count under the frontier) or the logs of the wide SFT's rates not chosen (never redone), or that leaves a
+    redone job's files or times (old job names included: the sweep moved from out/frontier/ to out/size/)."""
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
     import frontier
     import size
     res = tmp_path / 'res'
     (res / 'logs').mkdir(parents=True)
-    moved = ['sentiment_seed1_wide_dpo_b0.1_val.jsonl', 'labels_wide_sentiment_seed1.json',
-             'logs/seed1_sentiment_rm_small.jsonl', f'logs/seed1_sft_wide_lr{size.WIDE_LR}.jsonl']
-    kept = ['sentiment_seed2_wide_dpo_b0.1_val.jsonl', 'logs/seed1337_sft_wide_lr0.002.jsonl', 'logs/seed2_sentiment_rm_small.jsonl']
+    moved = ['sentiment_seed1337_wide_dpo_b0.1_val.jsonl', 'labels_wide_sentiment_seed1337.json',
+             'logs/seed1337_sentiment_rm_small.jsonl', f'logs/seed1337_sft_wide_lr{size.WIDE_LR}.jsonl']
+    kept = ['sentiment_seed1_wide_dpo_b0.1_val.jsonl', 'logs/seed1337_sft_wide_lr0.002.jsonl', 'logs/seed1_sentiment_rm_small.jsonl']
     for f in moved + kept:
         (res / f).write_text(f)
-    t = 'out/frontier/seed1/'
-    (res / 'timings.tsv').write_text(f'{t}sft\t300.0\n{t}sentiment/rm\t200.0\n{t}sentiment/rm_small\t30.0\n'
-                                     f'{t}sft_wide_lr{size.WIDE_LR}\t2000.0\nout/frontier/seed1337/sft_wide_lr0.002\t1400.0\n'
-                                     'out/frontier/seed2/sentiment/rm_small\t31.0\n')
-    assert frontier.set_aside(str(res), *size.block('sentiment', '1')) == 4
+    old, new = 'out/frontier/seed1337/', 'out/size/seed1337/'
+    (res / 'timings.tsv').write_text(f'{old}sft\t300.0\n{old}sentiment/label\t90.0\n{old}sentiment/rm_small\t30.0\n'
+                                     f'{old}sft_wide_lr0.002\t1400.0\n{new}sentiment/rm\t120.0\n'
+                                     'out/frontier/seed1/sentiment/rm_small\t31.0\n')
+    assert frontier.set_aside(str(res), *size.block('sentiment', '1337')) == 4
     assert all((res / 'stale' / f).exists() for f in moved) and all((res / f).exists() for f in kept)
-    assert (res / 'stale/timings.tsv').read_text() == f'{t}sentiment/rm_small\t30.0\n{t}sft_wide_lr{size.WIDE_LR}\t2000.0\n'
-    assert 'rm_small\t30' not in (res / 'timings.tsv').read_text() and 'lr0.002' in (res / 'timings.tsv').read_text()
+    assert (res / 'stale/timings.tsv').read_text() == (f'{old}sentiment/rm_small\t30.0\n{old}sft_wide_lr0.002\t1400.0\n'
+                                                       f'{new}sentiment/rm\t120.0\n')
+    assert (res / 'timings.tsv').read_text() == (f'{old}sft\t300.0\n{old}sentiment/label\t90.0\n'
+                                                 'out/frontier/seed1/sentiment/rm_small\t31.0\n')
     with pytest.raises(SystemExit):
         size.block('short', '1')
+
+
+def test_size_reads_only_its_own_machine(tmp_path, monkeypatch):
+    """Verifier accuracies come from one sweep's logs (kills a glob over every sweep, where a verifier retrained on
+    another machine overwrote the frontier's), and the size reading measures the drift it avoids: the frontier's
+    DPO at its last snapshot against the same command's DPO from H1 to its end."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import report
+    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    for sweep, acc in (('frontier', 0.6), ('hypotheses', 0.5)):
+        (tmp_path / sweep / 'logs').mkdir(parents=True)
+        (tmp_path / sweep / 'logs' / 'seed1_sentiment_dpo_b0.1.jsonl').write_text(json.dumps({'val_pref_acc': acc}) + '\n')
+    assert report.verifier_acc() == {('sentiment', 'dpo_b0.1'): {1: 0.6}}
+    assert report.verifier_acc('hypotheses') == {('sentiment', 'dpo_b0.1'): {1: 0.5}}
+    row = {'task': 'sentiment', 'seed': 1, 'split': 'test'}
+    (tmp_path / 'frontier' / 'sentiment_seed1_dpo_b0.1_test.jsonl').write_text(''.join(json.dumps({**row, **r}) + '\n' for r in (
+        {'run': 'dpo_b0.1', 'name': 'human_reference', 'step': None, 'gold_reward': 0.03, 'kl': None},
+        {'run': 'dpo_b0.1', 'name': 'dpo_b0.1/step_375', 'step': 375, 'gold_reward': 0.45, 'kl': 13.0},
+        {'run': 'dpo_b0.1', 'name': 'dpo_b0.1/step_63', 'step': 63, 'gold_reward': 0.2, 'kl': 9.0})))
+    (tmp_path / 'hypotheses' / 'sentiment_seed1_rloo_local_long_b0.1_test.jsonl').write_text(''.join(
+        json.dumps({**row, **r}) + '\n' for r in ({'run': 'rloo_local_long_b0.1', 'name': 'dpo_b0.1', 'step': 375,
+                                                 'gold_reward': 0.33, 'kl': 14.0},
+                                                {'run': 'rloo_local_long_b0.1', 'name': 'rloo_local_long_b0.1/step_50',
+                                                 'step': 50, 'gold_reward': 0.1, 'kl': 5.0})))
+    assert report.machine_drift() == {1: ((0.45, 13.0), (0.33, 14.0))}
+    md = report.size_md({}, [])
+    assert 'ends at test gold +0.330 (KL 14.0)' in md and "frontier's +0.450 (KL 13.0)" in md and '-0.120' in md
+    assert 'is running: seeds with test records so far: SFT-sized 0, wide 0 of 3.' in md
+    (tmp_path / 'size' / 'stale').mkdir(parents=True)
+    assert 'being redone whole on one machine' in report.size_md({}, [])
 
 
 def test_matched_kl_reads_the_other_run_at_the_picks_kl():

@@ -75,13 +75,16 @@ def test_costs_and_study_costs(tmp_path, monkeypatch):
     assert 'sft 300 s, label 21 s' in second and '0.5 0.6 0.7' in second
     (tmp_path / demo / 'timings.tsv').write_text('sft\t300\ntotal\t795\ncpus\t2\n')
     assert 'on a 2-core CPU' in report.costs_md(demo)
-    # a job a later study reuses counts once, under the first; 'unrecorded' is a job without a time
-    for sweep, lines in (('frontier', 'a\tunrecorded\nb\t3600\n'), ('hypotheses', 'a\tunrecorded\nb\t3600\nc\t1800\n')):
+    # a job a later study reuses counts once, under the first; 'unrecorded' is a job without a time; the same job
+    # with another time was redone (on another machine) and counts again
+    for sweep, lines in (('frontier', 'a\tunrecorded\nb\t3600\n'), ('hypotheses', 'a\tunrecorded\nb\t3600\nc\t1800\n'),
+                         ('size', 'b\t900\nc\t1800\n')):
         os.makedirs(tmp_path / 'results' / sweep)
         (tmp_path / 'results' / sweep / 'timings.tsv').write_text(lines)
     md = report.study_costs_md()
     assert '| the frontier | 2 (1 without a recorded time) | 1.0 one-thread CPU-hours |' in md
     assert '| the hypotheses (H1, H3, H4) | 1 | 0.5 one-thread CPU-hours |' in md
+    assert '| RM size and policy size | 1 | 0.2 one-thread CPU-hours |' in md
     assert 'data efficiency' not in md.split('\n\n')[0]  # no record, no row
 
 
