@@ -666,6 +666,7 @@ def de2_md(rows, first_tables):
                       'over seeds]:', '', '| | ' + ' | '.join(f'N = {n}' for n in ns) + ' |', '|---' * (len(ns) + 1) + '|',
                       '| RLOO - DPO, relative | ' + ' | '.join(t_interval_md(v) if v else '-' for v in rel.values()) + ' |']
             L.append('')
+    L += ['**Reading, by a rule fixed before the last seed**: ' + de2_reading_md(rows), '']
     ver = de2_verifiers()
     if ver:
         L += ['Each N\'s verifier on the 500 val pairs at the end of training, mean over seeds: the RM (accuracy, '
@@ -676,6 +677,34 @@ def de2_md(rows, first_tables):
             L.append(f"| {task} | {n} | {cell('rm', 0)} | {cell('rm', 1)} | {cell('dpo', 0)} | {cell('dpo', 1)} | "
                      f"{max(len(x) for x in v.values())} |")
     return '\n'.join(L)
+
+
+def de2_reading_md(rows):
+    """The paper's pattern (a multiplier well above 1 on sentiment, about 1 on short and overlap) read off RLOO's
+    multipliers: per budget and task, the N where the bootstrap interval lies above 1 (DPO needs more pairs than RM +
+    RL had), below 1, or holds 1. The pattern appears at a budget when sentiment is above 1 at most of its N and
+    short and overlap hold 1 at most of theirs; a rule fixed before the last seed's numbers existed."""
+    L = []
+    for budget in DE2.BUDGETS:
+        points = de2_points(rows, budget)
+        where, n_seeds = {}, set()
+        for task in TASKS:
+            t = de_table(points, task, pairs=(('rloo', 'dpo'),))
+            for n in DE2.NS[task]:
+                m = t.get(f'rloo/dpo@{n}')
+                if m is None:
+                    continue
+                n_seeds.add(len(m['seeds']))
+                lo, hi = m['ci']
+                where.setdefault(task, {}).setdefault('above 1' if lo > 1 else 'below 1' if hi < 1 else 'holds 1', []).append(n)
+        if n_seeds != {len(SEEDS)} or len(where) < len(TASKS):
+            return f'The reading waits for every task and N to have all {len(SEEDS)} seeds.'
+        most = lambda task, k: 2 * len(where[task].get(k, [])) > len(DE2.NS[task])  # noqa: E731
+        appears = most('sentiment', 'above 1') and most('short', 'holds 1') and most('overlap', 'holds 1')
+        L.append(f"Within {budget} nats, RLOO's multiplier interval, per task: " + '; '.join(
+            f"{task}: " + ', '.join(f"{k} at N = {', '.join(map(str, ns))}" for k, ns in where[task].items())
+            for task in TASKS) + f". The paper's pattern {'appears' if appears else 'does not appear'} at this budget.")
+    return '\n\n'.join(L)
 
 
 def de_diagnosis_md(rows):

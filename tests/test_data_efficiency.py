@@ -341,3 +341,22 @@ def test_v2_trains_a_run_short_of_snapshots_again_densely(tmp_path):
     assert report.de2_dense(rows) == (1, 1)  # steps 5 and 10 of the rerun are the run's
     next(r for r in rows if r['run'] == 'rloo_b0.1_n250_dense' and r['step'] == 10)['kl'] = 2.2
     assert report.de2_dense(rows) == (1, 0)
+
+
+def test_v2_reading_applies_the_papers_pattern_rule(monkeypatch):
+    """The reading's rule: sentiment's RLOO multiplier interval above 1 at most of its N, short's and overlap's
+    holding 1 at most of theirs; no reading before every task has all seeds (kills a rule read off the point
+    values, or a reading from two seeds)."""
+    cis = {'sentiment': [(1.5, 3), (0.2, 2.5), (2, math.inf), (1.1, 4), (0.1, 0.5)],  # above 1 at 3 of 5
+           'short': [(0.5, 2), (0.9, 1.2), (2, 3)], 'overlap': [(0, 1.5), (0.8, 1.1), (0.2, 0.5)]}
+    seeds = [1337, 1, 2]
+    monkeypatch.setattr(report, 'de2_points', lambda rows, budget: None)
+    monkeypatch.setattr(report, 'de_table', lambda points, task, pairs: {
+        f'rloo/dpo@{n}': {'ci': ci, 'seeds': seeds, 'multiplier': 1.0, 'sign': ''} for n, ci in zip(DE2.NS[task], cis[task])})
+    text = report.de2_reading_md([])
+    assert text.count("The paper's pattern appears at this budget.") == len(DE2.BUDGETS)
+    assert f"sentiment: above 1 at N = {DE2.NS['sentiment'][0]}, {DE2.NS['sentiment'][2]}, {DE2.NS['sentiment'][3]}" in text
+    cis['sentiment'][0] = (0.9, 3)  # now above 1 at 2 of 5 only
+    assert "The paper's pattern does not appear at this budget." in report.de2_reading_md([])
+    seeds.pop()
+    assert report.de2_reading_md([]).startswith('The reading waits')
