@@ -824,6 +824,16 @@ def timings(sweep):
                   for n, x in read(os.path.join(RES, sweep, aside, 'timings.tsv')) if (n, x) not in now]
 
 
+def set_aside_md(sweep):
+    """The blocks a sweep set aside (results/<sweep>/stale/), with their jobs and CPU time, or 'none'."""
+    st = [(n, x) for n, x in timings(sweep) if n.startswith('stale:')]
+    if not st:
+        return 'none'
+    blocks = sorted({'`{1}` seed {0}'.format(*re.search(r'seed(\d+)/(\w+)', n).groups()) for n, _ in st})
+    return (f"{', '.join(blocks)} ({len(st)} jobs, {sum(x or 0 for _, x in st) / 3600:.1f} one-thread CPU hours, "
+            "counted in the sweep's cost)")
+
+
 def own_timings(sweep):
     """A sweep's timings.tsv also lists the jobs of earlier sweeps it reuses (the frontier's SFT, pairs and runs):
     each job counts once, under the first sweep of SWEEPS that lists it with the same seconds (another time is
@@ -1613,10 +1623,7 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                                          and r['method'] == 'best_of_n' and r['best_of'] == int(n)
                                          and os.path.basename(r['rm'] or '') == rk]),
         'deaccm': lambda t, kind, n: statistics.mean(a for a, _ in acc_de[t, kind, int(n)].values()),
-        'de2stale': (lambda st: ', '.join(sorted({'`{1}` seed {0}'.format(*re.search(r'seed(\d+)/(\w+)', n).groups())
-                                                 for n, _ in st})) +
-                     f" ({len(st)} jobs, {sum(x or 0 for _, x in st) / 3600:.1f} one-thread CPU hours, counted in the sweep's cost)"
-                     if st else 'none')([(n, x) for n, x in timings('data_efficiency_v2') if n.startswith('stale:')]),
+        'de2stale': set_aside_md('data_efficiency_v2'),
         'de2acc': lambda t, kind, n: (lambda v: f'{statistics.mean(a for a, _ in v.values()):.3f} ({len(v)} of 3 seeds)'
                                       if v else 'not yet run')(acc_de2.get((t, int(n)), {}).get(kind)),
         'rmfirst': lambda n_max: '{} of the {}'.format(
