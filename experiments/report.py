@@ -611,12 +611,47 @@ def t_interval_md(xs):
     return f'{m:+.2f} [{m - h:+.2f}, {m + h:+.2f}] ({sum(x > 0 for x in xs)}/{len(xs)} > 0)'
 
 
+def de2_changes_md(rows, first_tables):
+    """What changed between the passes, what each change was for, and what it did here, measured from the records
+    of both passes (the first pass's at 10 nats; '-' where a change only saves CPU)."""
+    fb = [w for t in de_fallbacks(load('data_efficiency')).values() for m in t.values() for ws in m.values() for w in ws]
+    checks, (n_dense, same) = de2_checks(rows), de2_dense(rows)
+    picks = [r for r in rows if r['split'] == 'test' and r['method'] in ('dpo', 'rloo') and r['setting'].endswith('_kl10')]
+    acc1 = lambda n: statistics.mean(a for a, _ in de_rm_acc().get(('sentiment', 'rm', n), {0: (math.nan, 0)}).values())  # noqa: E731
+    acc2 = de2_verifiers().get(('sentiment', 1000), {}).get('rm', {})
+    off = lambda tables: sum(m['sign'] == '>' for t in tables.values() for k, m in t.items() if k.startswith('rloo/dpo@'))  # noqa: E731
+    second = {t: de_table(de2_points(rows, 10), t, pairs=(('rloo', 'dpo'),)) for t in TASKS}
+    n20 = sum(len(de_table(de2_points(rows, 20), t, pairs=(('rloo', 'dpo'),))) for t in TASKS)
+    return '\n'.join([
+        '| first pass | second pass | what it is for | what it did here |', '|---|---|---|---|',
+        '| snapshots at a fraction of each run | every 5 steps to step 60, then every 20, for both methods at every N | '
+        "long runs' first snapshot past the budget (SFT picked) | runs whose every snapshot was past 10 nats, SFT "
+        f"chosen: {fb.count('over')} (first pass); runs with < 3 val snapshots inside 10 nats: {checks[10][1]} of "
+        f'{checks[10][0]}, test picks that are SFT: {checks[10][2]} of {checks[10][3]} |',
+        "| RM kept at its best val likelihood (`--keep_best`) | the frontier's RM at every N: 2 epochs, at least 250 "
+        f"steps, its end | RMs kept at their first eval, with almost no scale | sentiment's RM at N = 1000, val "
+        f"accuracy: {acc1(1000):.3f} (first pass) against "
+        + (f"{statistics.mean(a for a, _ in acc2.values()):.3f}" if acc2 else '-') + ' |',
+        '| one beta per method | 0.1 and 0.03 for both DPO and RLOO, chosen on val per N | unequal tuning | test picks '
+        f"within 10 nats from a beta-0.03 run: {sum('_b0.03_' in (r['path'] or '') for r in picks)} of {len(picks)} |",
+        "| N to 8000 | N to 16000 on sentiment and overlap (short: 8000, all its labeller supplies) | DPO's curve ending "
+        "before it catches up | RLOO multipliers past the measured range (\"> max\"), 10 nats: "
+        f'{off(first_tables)} (first pass) and {off(second)} |',
+        '| 6 values of N on every task, val on every prompt twice | 5 on sentiment, 3 on short and overlap; val on 300 '
+        'prompts once (test unchanged) | the cost | - |',
+        f'| one budget (10 nats) | 10 and 20 nats | no room at small N | multipliers at 20 nats: {n20} |',
+        "| best-of-64, online DPO | best-of-16, no online DPO | the cost (the first pass's largest single item) | - |",
+        '| - | a run still left with < 3 val snapshots inside a budget is trained again (the same run, bitwise), a '
+        'snapshot at every step up to its first one past the budget | a run that crosses the budget between two '
+        f'snapshots | {n_dense} runs trained again; {same} match their first run at every shared step |'])
+
+
 def de2_md(rows, first_tables):
     """The second pass's tables: per task and budget the curves and the multipliers (the first pass's beside them
     at 10 nats) and RLOO - DPO relative to the room; the protocol's checks; the verifiers at each N."""
     if not rows:
         return '`python experiments/data_efficiency_v2.py` has written no records yet.'
-    L = ['| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
+    L = [de2_changes_md(rows, first_tables), '', '| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
          '|---|---|---|---|---|']
     for spacing, rs in (('every 5 steps to 60, then every 20 (every step to the edge where that left < 3)', rows),
                         ('superseded: every 20 DPO / 10 RLOO steps', load('data_efficiency_v2/superseded'))):

@@ -360,3 +360,22 @@ def test_v2_reading_applies_the_papers_pattern_rule(monkeypatch):
     assert "The paper's pattern does not appear at this budget." in report.de2_reading_md([])
     seeds.pop()
     assert report.de2_reading_md([]).startswith('The reading waits')
+
+
+def test_v2_changes_table_measures_what_each_change_did(tmp_path, monkeypatch):
+    """The changes table's measured column: picks from the second beta, dense reruns and their reproduction, runs
+    short of snapshots, counted from the records (kills a column that does not read them)."""
+    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    row = lambda **kw: {'task': 'sentiment', 'seed': 1, 'best_of': None, 'path': None, **kw}  # noqa: E731
+    rows = [row(run='bon', split='val', method='best_of_n', best_of=1, kl=0.0, path='sft'),
+            *[row(run='dpo_b0.03_n250', split='val', method='dpo', kl=k, step=i, gold_reward=0.1 * i) for i, k in enumerate((1.0, 2.0, 3.0))],
+            *[row(run='dpo_b0.03_n250_dense', split='val', method='dpo', kl=k, step=i, gold_reward=0.1 * i) for i, k in enumerate((1.0, 2.0))],
+            row(run='dpo_n250_kl10', split='test', method='dpo', setting='n250_kl10', path='x/dpo_b0.03_n250/step_2.pt',
+                gold_reward=0.2),
+            row(run='rloo_n250_kl10', split='test', method='rloo', setting='n250_kl10', path='x/rloo_b0.1_n250/step_5.pt',
+                gold_reward=0.3)]
+    md = report.de2_changes_md(rows, {})
+    assert 'from a beta-0.03 run: 1 of 2 |' in md and '| 1 runs trained again; 1 match their first run' in md
+    assert 'runs with < 3 val snapshots inside 10 nats: 0 of 1, test picks that are SFT: 0 of 2' in md
+    rows[4] = {**rows[4], 'gold_reward': 0.5}  # the rerun no longer reproduces its run
+    assert '| 1 runs trained again; 0 match' in report.de2_changes_md(rows, {})
