@@ -352,7 +352,8 @@ def test_v2_reading_applies_the_papers_pattern_rule(monkeypatch):
     seeds = [1337, 1, 2]
     monkeypatch.setattr(report, 'de2_points', lambda rows, budget: None)
     monkeypatch.setattr(report, 'de_table', lambda points, task, pairs: {
-        f'rloo/dpo@{n}': {'ci': ci, 'seeds': seeds, 'multiplier': 1.0, 'sign': ''} for n, ci in zip(DE2.NS[task], cis[task])})
+        f'rloo/dpo@{n}': {'ci': ci, 'seeds': seeds, 'multiplier': 1.0, 'sign': ''}
+        for n, ci in zip(DE2.NS[task], cis[task])})
     text = report.de2_reading_md([])
     assert text.count("The paper's pattern appears at this budget.") == len(DE2.BUDGETS)
     assert f"sentiment: above 1 at N = {DE2.NS['sentiment'][0]}, {DE2.NS['sentiment'][2]}, {DE2.NS['sentiment'][3]}" in text
@@ -368,8 +369,10 @@ def test_v2_changes_table_measures_what_each_change_did(tmp_path, monkeypatch):
     monkeypatch.setattr(report, 'RES', str(tmp_path))
     row = lambda **kw: {'task': 'sentiment', 'seed': 1, 'best_of': None, 'path': None, **kw}  # noqa: E731
     rows = [row(run='bon', split='val', method='best_of_n', best_of=1, kl=0.0, path='sft'),
-            *[row(run='dpo_b0.03_n250', split='val', method='dpo', kl=k, step=i, gold_reward=0.1 * i) for i, k in enumerate((1.0, 2.0, 3.0))],
-            *[row(run='dpo_b0.03_n250_dense', split='val', method='dpo', kl=k, step=i, gold_reward=0.1 * i) for i, k in enumerate((1.0, 2.0))],
+            *[row(run='dpo_b0.03_n250', split='val', method='dpo', kl=k, step=i, gold_reward=0.1 * i)
+              for i, k in enumerate((1.0, 2.0, 3.0))],
+            *[row(run='dpo_b0.03_n250_dense', split='val', method='dpo', kl=k, step=i, gold_reward=0.1 * i)
+              for i, k in enumerate((1.0, 2.0))],
             row(run='dpo_n250_kl10', split='test', method='dpo', setting='n250_kl10', path='x/dpo_b0.03_n250/step_2.pt',
                 gold_reward=0.2),
             row(run='rloo_n250_kl10', split='test', method='rloo', setting='n250_kl10', path='x/rloo_b0.1_n250/step_5.pt',
