@@ -1132,6 +1132,11 @@ def size_md(summaries, vrows, budget=10):
                                      'rate on the wide policy) are in `results/size/stale/`.' if stale else ''))
         return '\n\n'.join(L)
     L.append(verifier_md('size'))
+    same = [(b, paired(summaries['h2'], 'sentiment', 'rloo', 'dpo', b), paired(summaries['size'], 'sentiment', 'rloo', 'dpo', b))
+            for b in (budget, 30)]  # h2: the frontier's beta-0.1 runs, the commands rerun here
+    L.append("The frontier's RLOO - DPO on sentiment at beta 0.1, the same commands rerun here: " + '; '.join(
+        f"within {b} nats {diff_md(list(here.values()))} against the frontier's {diff_md(list(there.values()))}"
+        for b, there, here in same) + '.')
     wide = summaries.get('size_wide', {}).get('sentiment', {})
     rates = []
     for method, label in (('dpo', 'DPO'), ('rloo_small', 'RLOO against the scratch RM')):

@@ -194,6 +194,34 @@ def test_size_reads_only_its_own_machine(tmp_path, monkeypatch):
     assert 'being redone whole on one machine' in report.size_md({}, [])
 
 
+def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
+    """The complete reading: the frontier's beta-0.1 gap beside the same commands rerun, each wide method's rate
+    as chosen on val, and the growth rows (kills a reading that counts the wrong rate or pairs the wrong runs)."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+    import report
+    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    (tmp_path / 'size').mkdir()
+    for run in ('dpo_b0.1', 'wide_dpo_b0.1'):
+        (tmp_path / 'size' / f'sentiment_{run}_test.jsonl').write_text(''.join(json.dumps(
+            {'task': 'sentiment', 'seed': s, 'split': 'test', 'run': run}) + '\n' for s in report.SEEDS))
+    summ = lambda picks: {'sentiment': {m: {b: {s: {'gold_reward': g, 'run': run} for s, (g, run) in zip(report.SEEDS, v)}
+                                            for b in (10, 30)} for m, v in picks.items()}}  # noqa: E731
+    one = lambda gs, run='x': [(g, run) for g in gs]  # noqa: E731
+    summaries = {'h2': summ({'rloo': one((0.6, 0.6, 0.6)), 'dpo': one((0.2, 0.3, 0.4))}),
+                 'size': summ({'rloo': one((0.4, 0.4, 0.4)), 'dpo': one((0.3, 0.3, 0.3))}),
+                 'size_wide': summ({'dpo': [(0.1, 'dpo_lr0.0003_b0.1'), (0.1, 'dpo_b0.1'), (0.1, 'dpo_lr0.0003_b0.1')],
+                                    'rloo_small': one((0.2, 0.2, 0.2), 'rloo_small_b0.1')})}
+    vrows = [dict(source='growth', what='(RLOO on the scratch RM - DPO): wide - SFT-sized', d=[0.1, 0.2, 0.3], got='gap',
+                  dm=[], got_m=None), dict(source='size', what='not a growth row', d=[1.0, 1.0, 1.0], got='gap', dm=[], got_m=None)]
+    md = report.size_md(summaries, vrows)
+    assert ("the same commands rerun here: within 10 nats +0.100 ± 0.000 (3/3 > 0) against the frontier's +0.300 ± "
+            "0.100 (3/3 > 0); within 30 nats") in md
+    assert "DPO: the frontier's 3e-4 on 2 of 3 seeds" in md and "scratch RM: the frontier's 3e-4 on 0 of 3 seeds" in md
+    assert 'Growth ((RLOO on the scratch RM - DPO): wide - SFT-sized): +0.200 ± 0.100 (3/3 > 0), gap.' in md
+    assert 'not a growth row' not in md
+
+
 def test_matched_kl_reads_the_other_run_at_the_picks_kl():
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
