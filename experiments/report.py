@@ -1558,6 +1558,21 @@ def de_facts(points, tables, de_rows):
     }
 
 
+def de2_facts(rows):
+    """The second pass's values for the template's prose: per seed (1337 / 1 / 2) a test pick's field, RLOO - DPO
+    paired over seeds, and a multiplier cell, at a task, N and budget."""
+    points = {b: de2_points(rows, b) for b in DE2.BUDGETS}
+    picks = lambda t, m, n, b: points[int(b)][t][m][int(n)]  # noqa: E731
+    return {
+        'de2pick': lambda t, m, n, b, field, nd='3': ' / '.join(
+            f"{picks(t, m, n, b)[s][field]:.{int(nd)}f}" if field != 'step' else str(picks(t, m, n, b)[s]['step'])
+            for s in SEEDS if s in picks(t, m, n, b)),
+        'de2d': lambda t, n, b: mean_sd([picks(t, 'rloo', n, b)[s]['gold_reward'] - picks(t, 'dpo', n, b)[s]['gold_reward']
+                                         for s in picks(t, 'rloo', n, b) if s in picks(t, 'dpo', n, b)]),
+        'de2mult': lambda t, n, b: mult_cell(de_table(points[int(b)], t, pairs=(('rloo', 'dpo'),))[f'rloo/dpo@{n}'], int(n)),
+    }
+
+
 def mult_cell(m, n):
     """A pairs multiplier as the data-efficiency table writes it: the value (or '> N'/N off the measured range) and
     its bootstrap interval."""
@@ -1729,6 +1744,7 @@ def main():
     blocks['performance'] = performance_md()
 
     ctx = {**facts(rows, summaries, sources, vrows, points, de_rows), **de_facts(points, tables, de_rows),
+           **de2_facts(load('data_efficiency_v2')),
            **theory_facts(), **other_facts()}
     blocks.update(demo=demo_md(), h5_demo=h5_demo_md(), theory=theory_md())
     write_atomic(REPORT, fill_markers(fill(open(TEMPLATE).read(), ctx), blocks))
