@@ -1332,7 +1332,28 @@ def headline_md(rows, summ, budget=10):
     n = counts(rows)
     return '\n'.join(L) + (f"\n\nSeeds {', '.join(map(str, seeds))}; every number is scored on the {n['test']} test "
                            f"prompts ({per_prompt(rows)}), the checkpoint chosen on the {n['val']} val prompts; tables, "
-                           "figures and caveats: [REPORT.md](REPORT.md).")
+                           "figures and caveats: [REPORT.md](REPORT.md).") + budget_edge_md(rows, budget)
+
+
+def budget_edge_md(rows, budget=10, n=4000):
+    """The headline's caveat: how many val snapshots the frontier's DPO runs have inside the budget on sentiment, and
+    RLOO - DPO at the same N in the second pass of data efficiency (a snapshot every 5 steps, both betas), within
+    this budget and the next."""
+    val = [r for r in rows if (r['task'], r['split'], r['method']) == ('sentiment', 'val', 'dpo') and r['step'] is not None]
+    seeds = sorted({r['seed'] for r in val}, key=SEEDS.index)
+    inside = sorted({sum(r['kl'] <= budget for r in val if r['seed'] == s) for s in seeds})
+    past = [min(r['kl'] for r in val if r['seed'] == s and r['kl'] > budget) for s in seeds]
+    second = [de2_points(load('data_efficiency_v2'), b).get('sentiment', {}) for b in DE2.BUDGETS]
+    d = [[c['rloo'][n][s]['gold_reward'] - c['dpo'][n][s]['gold_reward'] for s in c.get('rloo', {}).get(n, {})
+          if s in c.get('dpo', {}).get(n, {})] for c in second]
+    if not val or min(map(len, d)) < len(SEEDS):
+        return ''
+    return (f"\n\nThe `sentiment` gap within {budget} nats is read at the edge of DPO's curve: the frontier's DPO runs "
+            f"(both betas, {len(val) // len(seeds)} val snapshots per seed) have {'-'.join(map(str, inside))} of them "
+            f"inside it, the nearest past it at {min(past):.1f}-{max(past):.1f} nats. The data-efficiency second pass, at "
+            f"the same {n} pairs with a snapshot every 5 steps and both betas, measures RLOO - DPO as "
+            + ' and '.join(f"{'{:+.3f} ± {:.3f}'.format(*mean_sd(x))} ({sum(v > 0 for v in x)} of {len(x)} seeds ahead) "
+                           f'within {b} nats' for b, x in zip(DE2.BUDGETS, d)) + '.')
 
 
 def per_prompt(rows, trained=('dpo', 'rloo'), task='sentiment'):
