@@ -1761,6 +1761,7 @@ def main():
     vrows = verdict_rows(summaries, sources)
     blocks['size_reading'] = size_md(summaries, vrows)
     blocks['verdicts'] = verdict_md(summaries, sources, rows=vrows)
+    blocks['budget_edge'] = budget_edge_md(rows).strip()
     blocks['ablations'] = ablations_md(rows)
     blocks['performance'] = performance_md()
 
