@@ -1191,6 +1191,8 @@ VERDICTS = (
     ('H5', "the same with few pairs", "the same at 1000 pairs (data efficiency's second pass: the RM trained as the "
      "frontier's, at its end)", 'h5', ('rm_v2_n1000', 'dpo_v2_n1000'), 'sentiment', 'gap'),
     ('H6', "a gap where verifying is simpler", 'RLOO - DPO (frontier)', 'frontier', ('rloo', 'dpo'), 'sentiment', 'gap'),
+    ('H6', "the same, DPO seen every 5 steps", "RLOO - DPO at the frontier's 4000 pairs (data efficiency's second pass: a "
+     'snapshot every 5 steps, both betas)', 'de2', ('rloo', 'dpo'), 'sentiment', 'gap'),
     ('H6', "a small verifier suffices", 'RLOO on a scratch RM of 1/8 the policy size - DPO', 'size',
      ('rloo_small', 'dpo'), 'sentiment', 'gap'),
     ('H6', "the gap grows with the policy, the verifier fixed", '(RLOO on the scratch RM - DPO): policy twice as wide - '
@@ -1581,15 +1583,19 @@ def de_facts(points, tables, de_rows):
 
 def de2_facts(rows):
     """The second pass's values for the template's prose: per seed (1337 / 1 / 2) a test pick's field, RLOO - DPO
-    paired over seeds, and a multiplier cell, at a task, N and budget."""
+    paired over seeds (also relative to the room), and a multiplier cell, at a task, N and budget."""
     points = {b: de2_points(rows, b) for b in DE2.BUDGETS}
     picks = lambda t, m, n, b: points[int(b)][t][m][int(n)]  # noqa: E731
+    sft = {(r['task'], r['seed']): r['gold_reward'] for r in rows if r['run'] == 'bon' and r['split'] == 'test' and r['best_of'] == 1}
     return {
         'de2pick': lambda t, m, n, b, field, nd='3': ' / '.join(
             f"{picks(t, m, n, b)[s][field]:.{int(nd)}f}" if field != 'step' else str(picks(t, m, n, b)[s]['step'])
             for s in SEEDS if s in picks(t, m, n, b)),
         'de2d': lambda t, n, b: mean_sd([picks(t, 'rloo', n, b)[s]['gold_reward'] - picks(t, 'dpo', n, b)[s]['gold_reward']
                                          for s in picks(t, 'rloo', n, b) if s in picks(t, 'dpo', n, b)]),
+        'de2g': lambda t, m, n, b: mean_sd([r['gold_reward'] for r in picks(t, m, n, b).values()]),
+        'de2rel': lambda t, n, b: t_interval_md([room(picks(t, 'rloo', n, b)[s]['gold_reward'], picks(t, 'dpo', n, b)[s]['gold_reward'],
+                                                      sft[t, s]) for s in picks(t, 'rloo', n, b)]),
         'de2mult': lambda t, n, b: mult_cell(de_table(points[int(b)], t, pairs=(('rloo', 'dpo'),))[f'rloo/dpo@{n}'], int(n)),
     }
 
@@ -1756,6 +1762,11 @@ def main():
         h = sources[key] = [r for r in of.get(key, hyp) if r['run'] in runs]
         summaries[key] = summarise(h, methods)
         blocks[key] = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
+    # the second pass at the frontier's N: its picks per budget (no curves, so no matched-KL column; bon gives SFT)
+    de2 = load('data_efficiency_v2')
+    summaries['de2'] = {t: {m: {b: de2_points(de2, b)[t][m][4000] for b in DE2.BUDGETS} for m in ('rloo', 'dpo')}
+                        for t in TASKS if 4000 in DE2.NS[t]}
+    sources['de2'] = [r for r in de2 if r['run'] == 'bon']
     blocks['h2'] = h2_md(rows)
     blocks['h1_end'] = h1_end_md(load('hypotheses'))
     vrows = verdict_rows(summaries, sources)
