@@ -1124,6 +1124,12 @@ def size_md(summaries, vrows, budget=10):
                  'between runs of two machines would carry that shift, so size.py compares only its own runs.')
     done = {key: seeds_of([r for r in load('size') if (r['run'].startswith('wide_')) == (key == 'size_wide')], 'sentiment')
             for key in ('size', 'size_wide')}
+    if len(done['size']) == len(SEEDS):  # h2: the frontier's beta-0.1 runs, whose commands the SFT-sized ones rerun
+        same = [(b, paired(summaries['h2'], 'sentiment', 'rloo', 'dpo', b),
+                 paired(summaries['size'], 'sentiment', 'rloo', 'dpo', b)) for b in (budget, 30)]
+        L.append("The frontier's RLOO - DPO on sentiment at beta 0.1, the same commands rerun here: " + '; '.join(
+            f"within {b} nats {diff_md(list(here.values()))} against the frontier's {diff_md(list(there.values()))}"
+            for b, there, here in same) + '.')
     if min(len(v) for v in done.values()) < len(SEEDS):
         stale = os.path.exists(os.path.join(RES, 'size', 'stale'))
         L.append('`python experiments/size.py` is ' + ('being redone whole on one machine' if stale else 'running') +
@@ -1132,11 +1138,6 @@ def size_md(summaries, vrows, budget=10):
                                      'rate on the wide policy) are in `results/size/stale/`.' if stale else ''))
         return '\n\n'.join(L)
     L.append(verifier_md('size'))
-    same = [(b, paired(summaries['h2'], 'sentiment', 'rloo', 'dpo', b), paired(summaries['size'], 'sentiment', 'rloo', 'dpo', b))
-            for b in (budget, 30)]  # h2: the frontier's beta-0.1 runs, the commands rerun here
-    L.append("The frontier's RLOO - DPO on sentiment at beta 0.1, the same commands rerun here: " + '; '.join(
-        f"within {b} nats {diff_md(list(here.values()))} against the frontier's {diff_md(list(there.values()))}"
-        for b, there, here in same) + '.')
     wide = summaries.get('size_wide', {}).get('sentiment', {})
     rates = []
     for method, label in (('dpo', 'DPO'), ('rloo_small', 'RLOO against the scratch RM')):
