@@ -292,7 +292,8 @@ def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False, block=None):
         if not seed.isdigit():
             raise SystemExit(f'--set_aside: the seed is a number, not {seed!r}')
         n = set_aside(res, *block(name, seed))
-        return print(f'set aside {n} files of {name} seed {seed} in {res}/stale/')
+        print(f'set aside {n} files of {name} seed {seed} in {res}/stale/')
+        return
     if ablations and args.ablate:
         if not args.name:
             raise SystemExit('--ablate needs --name')

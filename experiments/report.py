@@ -617,8 +617,8 @@ def de2_changes_md(rows, first_tables):
     fb = [w for t in de_fallbacks(load('data_efficiency')).values() for m in t.values() for ws in m.values() for w in ws]
     checks, (n_dense, same) = de2_checks(rows), de2_dense(rows)
     picks = [r for r in rows if r['split'] == 'test' and r['method'] in ('dpo', 'rloo') and r['setting'].endswith('_kl10')]
-    acc1 = lambda n: statistics.mean(a for a, _ in de_rm_acc().get(('sentiment', 'rm', n), {0: (math.nan, 0)}).values())  # noqa: E731
-    acc2 = de2_verifiers().get(('sentiment', 1000), {}).get('rm', {})
+    acc = [de_rm_acc().get(('sentiment', 'rm', 1000), {}), de2_verifiers().get(('sentiment', 1000), {}).get('rm', {})]
+    acc = [f'{statistics.mean(a for a, _ in v.values()):.3f}' if v else '-' for v in acc]
     off = lambda tables: sum(m['sign'] == '>' for t in tables.values() for k, m in t.items() if k.startswith('rloo/dpo@'))  # noqa: E731
     second = {t: de_table(de2_points(rows, 10), t, pairs=(('rloo', 'dpo'),)) for t in TASKS}
     n20 = sum(len(de_table(de2_points(rows, 20), t, pairs=(('rloo', 'dpo'),))) for t in TASKS)
@@ -630,8 +630,7 @@ def de2_changes_md(rows, first_tables):
         f'{checks[10][0]}, test picks that are SFT: {checks[10][2]} of {checks[10][3]} |',
         "| RM kept at its best val likelihood (`--keep_best`) | the frontier's RM at every N: 2 epochs, at least 250 "
         f"steps, its end | RMs kept at their first eval, with almost no scale | sentiment's RM at N = 1000, val "
-        f"accuracy: {acc1(1000):.3f} (first pass) against "
-        + (f"{statistics.mean(a for a, _ in acc2.values()):.3f}" if acc2 else '-') + ' |',
+        f'accuracy: {acc[0]} (first pass) against {acc[1]} |',
         '| one beta per method | 0.1 and 0.03 for both DPO and RLOO, chosen on val per N | unequal tuning | test picks '
         f"within 10 nats from a beta-0.03 run: {sum('_b0.03_' in (r['path'] or '') for r in picks)} of {len(picks)} |",
         "| N to 8000 | N to 16000 on sentiment and overlap (short: 8000, all its labeller supplies) | DPO's curve ending "
@@ -1316,7 +1315,7 @@ def matched_sentence(vrows):
                       for v in changed) + '. The verdict column stays on the rule, as fixed.')
 
 
-def headline_md(rows, summ, budget=10):
+def headline_md(rows, summ, de2, budget=10):
     """README's headline: sentiment within the budget, SFT and three methods, and RLOO - DPO on every task."""
     seeds = seeds_of(rows, 'sentiment')
     cell = lambda xs: '{:+.3f} ± {:.3f}'.format(*mean_sd(xs))  # noqa: E731
@@ -1335,20 +1334,26 @@ def headline_md(rows, summ, budget=10):
     n = counts(rows)
     return '\n'.join(L) + (f"\n\nSeeds {', '.join(map(str, seeds))}; every number is scored on the {n['test']} test "
                            f"prompts ({per_prompt(rows)}), the checkpoint chosen on the {n['val']} val prompts; tables, "
-                           "figures and caveats: [REPORT.md](REPORT.md).") + budget_edge_md(rows, budget)
+                           "figures and caveats: [REPORT.md](REPORT.md).") + budget_edge_md(rows, de2, budget)
 
 
-def budget_edge_md(rows, budget=10, n=4000):
+def de2_summary(rows, n):
+    """The second pass at one N in summarise's shape, {task: {method: {budget: {seed: test pick}}}}: its val-chosen
+    picks per budget, so paired() and the verdict rows read it like any sweep."""
+    points = {b: de2_points(rows, b) for b in DE2.BUDGETS}
+    return {t: {m: {b: points[b][t][m][n] for b in DE2.BUDGETS if n in points[b].get(t, {}).get(m, {})}
+                for m in ('rloo', 'dpo')} for t in TASKS if n in DE2.NS[t]}
+
+
+def budget_edge_md(rows, de2, budget=10, n=4000):
     """The headline's caveat: how many val snapshots the frontier's DPO runs have inside the budget on sentiment, and
-    RLOO - DPO at the same N in the second pass of data efficiency (a snapshot every 5 steps, both betas), within
-    this budget and the next."""
+    RLOO - DPO at the same N in the second pass of data efficiency (de2: de2_summary at n; a snapshot every 5 steps,
+    both betas), within this budget and the next."""
     val = [r for r in rows if (r['task'], r['split'], r['method']) == ('sentiment', 'val', 'dpo') and r['step'] is not None]
     seeds = sorted({r['seed'] for r in val}, key=SEEDS.index)
     inside = sorted({sum(r['kl'] <= budget for r in val if r['seed'] == s) for s in seeds})
     past = [min(r['kl'] for r in val if r['seed'] == s and r['kl'] > budget) for s in seeds]
-    second = [de2_points(load('data_efficiency_v2'), b).get('sentiment', {}) for b in DE2.BUDGETS]
-    d = [[c['rloo'][n][s]['gold_reward'] - c['dpo'][n][s]['gold_reward'] for s in c.get('rloo', {}).get(n, {})
-          if s in c.get('dpo', {}).get(n, {})] for c in second]
+    d = [list(paired(de2, 'sentiment', 'rloo', 'dpo', b).values()) for b in DE2.BUDGETS]
     if not val or min(map(len, d)) < len(SEEDS):
         return ''
     return (f"\n\nThe `sentiment` gap within {budget} nats is read at the edge of DPO's curve: the frontier's DPO runs "
@@ -1592,8 +1597,7 @@ def de2_facts(rows):
         'de2pick': lambda t, m, n, b, field, nd='3': ' / '.join(
             f"{picks(t, m, n, b)[s][field]:.{int(nd)}f}" if field != 'step' else str(picks(t, m, n, b)[s]['step'])
             for s in SEEDS if s in picks(t, m, n, b)),
-        'de2d': lambda t, n, b: mean_sd([picks(t, 'rloo', n, b)[s]['gold_reward'] - picks(t, 'dpo', n, b)[s]['gold_reward']
-                                         for s in picks(t, 'rloo', n, b) if s in picks(t, 'dpo', n, b)]),
+        'de2d': lambda t, n, b: mean_sd(list(paired(de2_summary(rows, int(n)), t, 'rloo', 'dpo', int(b)).values())),
         'de2g': lambda t, m, n, b: mean_sd([r['gold_reward'] for r in picks(t, m, n, b).values()]),
         'de2rel': lambda t, n, b: t_interval_md([room(picks(t, 'rloo', n, b)[s]['gold_reward'], picks(t, 'dpo', n, b)[s]['gold_reward'],
                                                       sft[t, s]) for s in picks(t, 'rloo', n, b)]),
@@ -1765,15 +1769,14 @@ def main():
         blocks[key] = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
     # the second pass at the frontier's N: its picks per budget (no curves, so no matched-KL column; bon gives SFT)
     de2 = load('data_efficiency_v2')
-    summaries['de2'] = {t: {m: {b: de2_points(de2, b)[t][m][4000] for b in DE2.BUDGETS} for m in ('rloo', 'dpo')}
-                        for t in TASKS if 4000 in DE2.NS[t]}
+    summaries['de2'] = de2_summary(de2, 4000)
     sources['de2'] = [r for r in de2 if r['run'] == 'bon']
     blocks['h2'] = h2_md(rows)
     blocks['h1_end'] = h1_end_md(load('hypotheses'))
     vrows = verdict_rows(summaries, sources)
     blocks['size_reading'] = size_md(summaries, vrows)
     blocks['verdicts'] = verdict_md(summaries, sources, rows=vrows)
-    blocks['budget_edge'] = budget_edge_md(rows).strip()
+    blocks['budget_edge'] = budget_edge_md(rows, summaries['de2']).strip()
     blocks['ablations'] = ablations_md(rows)
     blocks['performance'] = performance_md()
 
@@ -1784,7 +1787,7 @@ def main():
     write_atomic(REPORT, fill_markers(fill(open(TEMPLATE).read(), ctx), blocks))
     readme = os.path.join(ROOT, 'README.md')
     text = open(readme).read()  # only its marker blocks, where it has them
-    new = fill_markers(text, {'headline': headline_md(rows, summ), 'costs': costs_md(), 'study_costs': study_costs_md(),
+    new = fill_markers(text, {'headline': headline_md(rows, summ, summaries['de2']), 'costs': costs_md(), 'study_costs': study_costs_md(),
                               'performance': blocks['performance']})
     if new != text:
         write_atomic(readme, new)

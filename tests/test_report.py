@@ -119,7 +119,7 @@ def test_rloo_vs_dpo_relative_to_the_room_the_task_gives():
     assert [v['d'] for v in rows if v['task'] == 'overlap'][0] == pytest.approx([0.01] * 3)  # absolute: 10x smaller
 
 
-def test_headline_says_where_the_budget_cuts_dpos_curve(monkeypatch):
+def test_headline_says_where_the_budget_cuts_dpos_curve():
     """The caveat under README's headline: DPO's val snapshots inside the budget per seed, the nearest past it, and
     the second pass's RLOO - DPO at the same N within both budgets; nothing until every seed is in (kills counting
     RLOO's snapshots, another task's, or test ones)."""
@@ -128,14 +128,12 @@ def test_headline_says_where_the_budget_cuts_dpos_curve(monkeypatch):
             for st, kl in ((63, 8.0 + s % 2), (126, 10.4 + s % 3 / 10), (189, 12.0))] + \
         [{'task': 'short', 'split': 'val', 'method': 'dpo', 'seed': 1, 'step': 5, 'kl': 1.0}]
     pick = lambda g: {'gold_reward': g}  # noqa: E731
-    second = {10: {'rloo': {4000: {1337: pick(0.4), 1: pick(0.5)}}, 'dpo': {4000: {1337: pick(0.3), 1: pick(0.5)}}},
-              20: {'rloo': {4000: {1337: pick(0.8), 1: pick(0.7)}}, 'dpo': {4000: {1337: pick(0.5), 1: pick(0.5)}}}}
-    monkeypatch.setattr(report, 'load', lambda sweep='frontier': [])
-    monkeypatch.setattr(report, 'de2_points', lambda rows, b: {'sentiment': second[b]})
-    assert report.budget_edge_md(rows) == ''  # two seeds of the second pass
+    de2 = {'sentiment': {'rloo': {10: {1337: pick(0.4), 1: pick(0.5)}, 20: {1337: pick(0.8), 1: pick(0.7)}},
+                         'dpo': {10: {1337: pick(0.3), 1: pick(0.5)}, 20: {1337: pick(0.5), 1: pick(0.5)}}}}
+    assert report.budget_edge_md(rows, de2) == ''  # two seeds of the second pass
     for b, g in ((10, (0.2, 0.2)), (20, (0.9, 0.6))):
-        second[b]['rloo'][4000][2], second[b]['dpo'][4000][2] = pick(g[0]), pick(g[1])
-    md = report.budget_edge_md(rows)
+        de2['sentiment']['rloo'][b][2], de2['sentiment']['dpo'][b][2] = pick(g[0]), pick(g[1])
+    md = report.budget_edge_md(rows, de2)
     assert '(both betas, 3 val snapshots per seed) have 1 of them inside it, the nearest past it at 10.5-10.6 nats' in md
     assert ('+0.033 ± 0.058 (1 of 3 seeds ahead) within 10 nats and +0.267 ± 0.058 (3 of 3 seeds ahead) within 20 nats.'
             in md)
