@@ -58,7 +58,8 @@ EARLY = '--early_snapshots 3 45'
 
 
 def jobs():
-    """The frontier's SFT and labelling (skipped when done), then per seed the SFT-sized runs, then the wide ones."""
+    """The frontier's SFT and labelling (skipped when done), then per seed the SFT-sized runs, then the wide ones:
+    the growth row's for every seed first."""
     out = []
     for seed in F.SEEDS:
         t, sft, pairs = f'{OUT}/seed{seed}/{TASK}', f'{F.OUT}/seed{seed}/sft', f'{F.OUT}/seed{seed}/{TASK}'
@@ -74,29 +75,32 @@ def jobs():
         for name, reward in (('rloo_b0.1', 'rm'), ('rloo_small_b0.1', 'rm_small')):
             out += scored(t, TASK, seed, sft, name, [f'{t}/{reward}'],
                           f'{rloo(seed)} --reward {t}/{reward} --init {sft}')
+    growth, rest = [], []  # the growth row's jobs first, for every seed, so a partial run answers it first
     for seed in F.SEEDS:
         t, pairs = f'{OUT}/seed{seed}/{TASK}', f'{F.OUT}/seed{seed}/{TASK}'
         wide = f'{OUT}/seed{seed}/sft_wide_lr{WIDE_LR}'
-        out += [(f'{OUT}/seed{seed}/sft_wide_lr{lr}', [], f'python train_mle.py --loss sft --n_embd 384 --lr {lr} '
-                 f'--seed {seed} --no_tqdm', None) for lr in (WIDE_LRS if seed == F.SEEDS[0] else (WIDE_LR,))]
-        out += [(f'{t}/score_wide_bon_{split}', [wide, f'{t}/rm'], f'python eval.py score --ref {wide} --task {TASK} '
-                 f'--split {split} --seed {seed} {F.SCORE} {wide} --best_of {BEST_OF} --rm {t}/rm',
-                 (TASK, seed, 'wide_bon', split)) for split in ('val', 'test')]
-        out.append((f'{t}/label_wide', [wide], f'python eval.py label --policy {wide} --task {TASK} --seed {seed} '
-                    f'{F.PAIRS} --out {t}/prefs_wide.pt --json {RES}/labels_wide_{TASK}_seed{seed}.json', None))
+        growth += [(f'{OUT}/seed{seed}/sft_wide_lr{lr}', [], f'python train_mle.py --loss sft --n_embd 384 --lr {lr} '
+                    f'--seed {seed} --no_tqdm', None) for lr in (WIDE_LRS if seed == F.SEEDS[0] else (WIDE_LR,))]
         half = F.LR / 2
-        out += scored(t, TASK, seed, wide, 'wide_dpo_b0.1', [wide, f'{pairs}/label'],
-                      dpo(seed, f'{pairs}/prefs.pt', wide, half, every=31))
-        out += scored(t, TASK, seed, wide, 'wide_dpo_own_b0.1', [wide, f'{t}/label_wide'],
-                      dpo(seed, f'{t}/prefs_wide.pt', wide, half, every=31))
-        for name, reward in (('wide_rloo_b0.1', 'rm'), ('wide_rloo_small_b0.1', 'rm_small')):
-            out += scored(t, TASK, seed, wide, name, [wide, f'{t}/{reward}'],
-                          f'{rloo(seed, half, 20)} --reward {t}/{reward} --init {wide}')
+        growth += scored(t, TASK, seed, wide, 'wide_dpo_b0.1', [wide, f'{pairs}/label'],
+                         dpo(seed, f'{pairs}/prefs.pt', wide, half, every=31))
+        growth += scored(t, TASK, seed, wide, 'wide_rloo_small_b0.1', [wide, f'{t}/rm_small'],
+                         f'{rloo(seed, half, 20)} --reward {t}/rm_small --init {wide}')
         # the growth row's two methods at the frontier's rate too, seen every 3 steps early on (they pass 10 nats fast)
-        out += scored(t, TASK, seed, wide, f'wide_dpo_lr{F.LR}_b0.1', [wide, f'{pairs}/label'],
-                      f'{dpo(seed, f"{pairs}/prefs.pt", wide, F.LR, every=31)} {EARLY}')
-        out += scored(t, TASK, seed, wide, f'wide_rloo_small_lr{F.LR}_b0.1', [wide, f'{t}/rm_small'],
-                      f'{rloo(seed, F.LR, 20)} --reward {t}/rm_small --init {wide} {EARLY}')
+        growth += scored(t, TASK, seed, wide, f'wide_dpo_lr{F.LR}_b0.1', [wide, f'{pairs}/label'],
+                         f'{dpo(seed, f"{pairs}/prefs.pt", wide, F.LR, every=31)} {EARLY}')
+        growth += scored(t, TASK, seed, wide, f'wide_rloo_small_lr{F.LR}_b0.1', [wide, f'{t}/rm_small'],
+                         f'{rloo(seed, F.LR, 20)} --reward {t}/rm_small --init {wide} {EARLY}')
+        rest += [(f'{t}/score_wide_bon_{split}', [wide, f'{t}/rm'], f'python eval.py score --ref {wide} --task {TASK} '
+                  f'--split {split} --seed {seed} {F.SCORE} {wide} --best_of {BEST_OF} --rm {t}/rm',
+                  (TASK, seed, 'wide_bon', split)) for split in ('val', 'test')]
+        rest.append((f'{t}/label_wide', [wide], f'python eval.py label --policy {wide} --task {TASK} --seed {seed} '
+                     f'{F.PAIRS} --out {t}/prefs_wide.pt --json {RES}/labels_wide_{TASK}_seed{seed}.json', None))
+        rest += scored(t, TASK, seed, wide, 'wide_dpo_own_b0.1', [wide, f'{t}/label_wide'],
+                       dpo(seed, f'{t}/prefs_wide.pt', wide, half, every=31))
+        rest += scored(t, TASK, seed, wide, 'wide_rloo_b0.1', [wide, f'{t}/rm'],
+                       f'{rloo(seed, half, 20)} --reward {t}/rm --init {wide}')
+    out += growth + rest
     return F.after_frontier(out, RES)
 
 
