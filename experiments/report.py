@@ -1121,8 +1121,12 @@ def size_md(summaries, vrows, budget=10):
                  ' / '.join(f'{a[1]:.1f}' for a, _ in drift.values()) + f') (seeds {", ".join(map(str, drift))}): '
                  f'{diff_md(d)}, where the frontier\'s seeds spread by {there[1]:.3f} (sd). A per-seed difference '
                  'between runs of two machines would carry that shift, so size.py compares only its own runs.')
-    done = {key: seeds_of([r for r in load('size') if (r['run'].startswith('wide_')) == (key == 'size_wide')], 'sentiment')
-            for key in ('size', 'size_wide')}
+    test = [r for r in load('size') if r['split'] == 'test']
+    done = {}  # per block, the seeds with a test record of every run of it that any seed has
+    for key in ('size', 'size_wide'):
+        block = [r for r in test if r['run'].startswith('wide_') == (key == 'size_wide')]
+        runs = {r['run'] for r in block}
+        done[key] = [s for s in SEEDS if runs and runs <= {r['run'] for r in block if r['seed'] == s}]
     if len(done['size']) == len(SEEDS):  # h2: the frontier's beta-0.1 runs, whose commands the SFT-sized ones rerun
         same = [(b, paired(summaries['h2'], 'sentiment', 'rloo', 'dpo', b),
                  paired(summaries['size'], 'sentiment', 'rloo', 'dpo', b)) for b in (budget, 30)]
@@ -1132,7 +1136,7 @@ def size_md(summaries, vrows, budget=10):
     if min(len(v) for v in done.values()) < len(SEEDS):
         stale = os.path.exists(os.path.join(RES, 'size', 'stale'))
         L.append('`python experiments/size.py` is ' + ('being redone whole on one machine' if stale else 'running') +
-                 f": seeds with test records so far: SFT-sized {len(done['size'])}, wide {len(done['size_wide'])} of "
+                 f": seeds with every run scored on test so far: SFT-sized {len(done['size'])}, wide {len(done['size_wide'])} of "
                  f'{len(SEEDS)}.' + (" The first machine's records (compared with the frontier's runs, one fine-tuning "
                                      'rate on the wide policy) are in `results/size/stale/`.' if stale else ''))
         return '\n\n'.join(L)

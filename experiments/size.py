@@ -81,6 +81,9 @@ def jobs():
         wide = f'{OUT}/seed{seed}/sft_wide_lr{WIDE_LR}'
         growth += [(f'{OUT}/seed{seed}/sft_wide_lr{lr}', [], f'python train_mle.py --loss sft --n_embd 384 --lr {lr} '
                     f'--seed {seed} --no_tqdm', None) for lr in (WIDE_LRS if seed == F.SEEDS[0] else (WIDE_LR,))]
+        growth += [(f'{t}/score_wide_bon_{split}', [wide, f'{t}/rm'], f'python eval.py score --ref {wide} --task {TASK} '
+                    f'--split {split} --seed {seed} {F.SCORE} {wide} --best_of {BEST_OF} --rm {t}/rm',
+                    (TASK, seed, 'wide_bon', split)) for split in ('val', 'test')]  # its best-of-1 is the SFT point
         half = F.LR / 2
         growth += scored(t, TASK, seed, wide, 'wide_dpo_b0.1', [wide, f'{pairs}/label'],
                          dpo(seed, f'{pairs}/prefs.pt', wide, half, every=31))
@@ -91,9 +94,6 @@ def jobs():
                          f'{dpo(seed, f"{pairs}/prefs.pt", wide, F.LR, every=31)} {EARLY}')
         growth += scored(t, TASK, seed, wide, f'wide_rloo_small_lr{F.LR}_b0.1', [wide, f'{t}/rm_small'],
                          f'{rloo(seed, F.LR, 20)} --reward {t}/rm_small --init {wide} {EARLY}')
-        rest += [(f'{t}/score_wide_bon_{split}', [wide, f'{t}/rm'], f'python eval.py score --ref {wide} --task {TASK} '
-                  f'--split {split} --seed {seed} {F.SCORE} {wide} --best_of {BEST_OF} --rm {t}/rm',
-                  (TASK, seed, 'wide_bon', split)) for split in ('val', 'test')]
         rest.append((f'{t}/label_wide', [wide], f'python eval.py label --policy {wide} --task {TASK} --seed {seed} '
                      f'{F.PAIRS} --out {t}/prefs_wide.pt --json {RES}/labels_wide_{TASK}_seed{seed}.json', None))
         rest += scored(t, TASK, seed, wide, 'wide_dpo_own_b0.1', [wide, f'{t}/label_wide'],

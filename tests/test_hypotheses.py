@@ -189,7 +189,7 @@ def test_size_reads_only_its_own_machine(tmp_path, monkeypatch):
     assert report.machine_drift() == {1: ((0.45, 13.0), (0.33, 14.0))}
     md = report.size_md({}, [])
     assert 'ends at test gold +0.330 (KL 14.0)' in md and "frontier's +0.450 (KL 13.0)" in md and '-0.120' in md
-    assert 'is running: seeds with test records so far: SFT-sized 0, wide 0 of 3.' in md
+    assert 'is running: seeds with every run scored on test so far: SFT-sized 0, wide 0 of 3.' in md
     (tmp_path / 'size' / 'stale').mkdir(parents=True)
     assert 'being redone whole on one machine' in report.size_md({}, [])
 
@@ -202,9 +202,12 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
     import report
     monkeypatch.setattr(report, 'RES', str(tmp_path))
     (tmp_path / 'size').mkdir()
-    for run in ('dpo_b0.1', 'wide_dpo_b0.1'):
+    def scored(run, seeds):
         (tmp_path / 'size' / f'sentiment_{run}_test.jsonl').write_text(''.join(json.dumps(
-            {'task': 'sentiment', 'seed': s, 'split': 'test', 'run': run}) + '\n' for s in report.SEEDS))
+            {'task': 'sentiment', 'seed': s, 'split': 'test', 'run': run}) + '\n' for s in seeds))
+    for run in ('dpo_b0.1', 'wide_dpo_b0.1'):
+        scored(run, report.SEEDS)
+    scored('wide_rloo_b0.1', report.SEEDS[:1])  # a seed without all of its block's runs is not in yet
     summ = lambda picks: {'sentiment': {m: {b: {s: {'gold_reward': g, 'run': run} for s, (g, run) in zip(report.SEEDS, v)}
                                             for b in (10, 30)} for m, v in picks.items()}}  # noqa: E731
     one = lambda gs, run='x': [(g, run) for g in gs]  # noqa: E731
@@ -214,6 +217,8 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
                                     'rloo_small': one((0.2, 0.2, 0.2), 'rloo_small_b0.1')})}
     vrows = [dict(source='growth', what='(RLOO on the scratch RM - DPO): wide - SFT-sized', d=[0.1, 0.2, 0.3], got='gap',
                   dm=[], got_m=None), dict(source='size', what='not a growth row', d=[1.0, 1.0, 1.0], got='gap', dm=[], got_m=None)]
+    assert 'SFT-sized 3, wide 1 of 3.' in report.size_md(summaries, vrows)
+    scored('wide_rloo_b0.1', report.SEEDS)
     md = report.size_md(summaries, vrows)
     assert ("the same commands rerun here: within 10 nats +0.100 ± 0.000 (3/3 > 0) against the frontier's +0.300 ± "
             "0.100 (3/3 > 0); within 30 nats") in md
