@@ -1148,9 +1148,12 @@ def size_md(summaries, vrows, budget=10):
         fast = sum('_lr' in p['run'] for p in picks.values())
         rates.append(f'{label}: the frontier\'s 3e-4 on {fast} of {len(picks)} seeds, half of it on the others')
     L.append(f'The wide policy\'s fine-tuning rate, chosen on val with the checkpoint within {budget} nats: ' + '; '.join(rates) + '.')
+    ms = lambda xs: '{:+.3f} ± {:.3f}'.format(*mean_sd(xs))  # noqa: E731
     for v in (v for v in vrows if v['source'] == 'growth' and v['d']):
-        L.append(f"Growth ({v['what']}): {diff_md(v['d'])}, {v['got']}" +
-                 (f"; at matched KL {diff_md(v['dm'])}, {v['got_m']}." if v['dm'] else '.'))
+        wide, base, wide_m, base_m = v['parts']
+        L.append(f"Growth ({v['what']}): {diff_md(v['d'])}, {v['got']}, the difference between {ms(wide)} on the wide "
+                 f"policy and {ms(base)} on the SFT-sized one" + (
+                     f"; at matched KL {diff_md(v['dm'])}, {v['got_m']}, between {ms(wide_m)} and {ms(base_m)}." if v['dm'] else '.'))
     return '\n\n'.join(L)
 
 
@@ -1264,6 +1267,7 @@ def verdict_rows(summaries, sources=None, budget=10):
     out = []
     for h, claim, what, source, pair, task, predicted in VERDICTS:
         a, b = pair[:2]
+        parts = []
         at_kl = lambda k, b: matched(summaries.get(k, {}), sources.get(k, []), task, a, b, budget)  # noqa: E731
         if source == 'h5':
             pa, pb = acc.get((task, a), {}), acc.get((task, b), {})
@@ -1275,8 +1279,9 @@ def verdict_rows(summaries, sources=None, budget=10):
             wide = paired(summaries.get('size_wide', {}), task, a, b, budget)
             base = paired(summaries.get('size', {}), task, a, b_base, budget)
             d = [wide[s] - base[s] for s in wide if s in base]
-            wide, base = at_kl('size_wide', b), at_kl('size', b_base)
-            dm = [wide[s] - base[s] for s in wide if s in base]
+            wide_m, base_m = at_kl('size_wide', b), at_kl('size', b_base)
+            dm = [wide_m[s] - base_m[s] for s in wide_m if s in base_m]
+            parts = [list(x.values()) for x in (wide, base, wide_m, base_m)]  # each policy's own a - b, for the reading
         else:
             d = list(paired(summaries.get(source, {}), task, a, b, budget).values())
             dm = list(at_kl(source, b).values())
@@ -1287,7 +1292,7 @@ def verdict_rows(summaries, sources=None, budget=10):
                 pb, sft = summ.get(b, {}).get(budget, {}).get(s), [r for r in test if r['task'] == task and r['seed'] == s]
                 if pb and sft and (x := room(pa['gold_reward'], pb['gold_reward'], sft_row(sft)['gold_reward'])) is not None:
                     rel.append(x)
-        out.append(dict(h=h, claim=claim, what=what, source=source, task=task, predicted=predicted, d=d, dm=dm, rel=rel,
+        out.append(dict(h=h, claim=claim, what=what, source=source, task=task, predicted=predicted, d=d, dm=dm, rel=rel, parts=parts,
                         got=pattern(d) if len(d) >= 3 else None, got_m=pattern(dm) if len(dm) > 1 else None))
     return out
 

@@ -216,14 +216,15 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
                  'size_wide': summ({'dpo': [(0.1, 'dpo_lr0.0003_b0.1'), (0.1, 'dpo_b0.1'), (0.1, 'dpo_lr0.0003_b0.1')],
                                     'rloo_small': one((0.2, 0.2, 0.2), 'rloo_small_b0.1')})}
     vrows = [dict(source='growth', what='(RLOO on the scratch RM - DPO): wide - SFT-sized', d=[0.1, 0.2, 0.3], got='gap',
-                  dm=[], got_m=None), dict(source='size', what='not a growth row', d=[1.0, 1.0, 1.0], got='gap', dm=[], got_m=None)]
+                  dm=[], got_m=None, parts=[[0.4, 0.5, 0.6], [0.3, 0.3, 0.3], [], []]), dict(source='size', what='not a growth row', d=[1.0, 1.0, 1.0], got='gap', dm=[], got_m=None)]
     assert 'SFT-sized 3, wide 1 of 3.' in report.size_md(summaries, vrows)
     scored('wide_rloo_b0.1', report.SEEDS)
     md = report.size_md(summaries, vrows)
     assert ("the same commands rerun here: within 10 nats +0.100 ± 0.000 (3/3 > 0) against the frontier's +0.300 ± "
             "0.100 (3/3 > 0); within 30 nats") in md
     assert "DPO: the frontier's 3e-4 on 2 of 3 seeds" in md and "scratch RM: the frontier's 3e-4 on 0 of 3 seeds" in md
-    assert 'Growth ((RLOO on the scratch RM - DPO): wide - SFT-sized): +0.200 ± 0.100 (3/3 > 0), gap.' in md
+    assert ('Growth ((RLOO on the scratch RM - DPO): wide - SFT-sized): +0.200 ± 0.100 (3/3 > 0), gap, the difference '
+            'between +0.500 ± 0.100 on the wide policy and +0.300 ± 0.000 on the SFT-sized one.') in md
     assert 'not a growth row' not in md
 
 
