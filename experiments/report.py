@@ -1154,6 +1154,12 @@ def size_md(summaries, vrows, budget=10):
         L.append(f"Growth ({v['what']}): {diff_md(v['d'])}, {v['got']}, the difference between {ms(wide)} on the wide "
                  f"policy and {ms(base)} on the SFT-sized one" + (
                      f"; at matched KL {diff_md(v['dm'])}, {v['got_m']}, between {ms(wide_m)} and {ms(base_m)}." if v['dm'] else '.'))
+    g = next((v for v in vrows if v['source'] == 'growth' and v['got']), None)  # the first growth row, in words
+    if g:
+        wide = 'leads DPO on the wide policy too' if pattern(g['parts'][0]) == 'gap' else 'does not lead DPO on the wide policy'
+        grows = {'gap': 'grows', 'level': 'does not grow', 'reverse gap': 'shrinks'}
+        L.append(f"In words: RLOO on the small verifier {wide}, and its lead {grows[g['got']]} with the policy" +
+                 (f"; at matched KL it {grows[g['got_m']]}." if g['got_m'] and g['got_m'] != g['got'] else '.'))
     return '\n\n'.join(L)
 
 

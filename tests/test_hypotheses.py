@@ -226,6 +226,10 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
     assert ('Growth ((RLOO on the scratch RM - DPO): wide - SFT-sized): +0.200 ± 0.100 (3/3 > 0), gap, the difference '
             'between +0.500 ± 0.100 on the wide policy and +0.300 ± 0.000 on the SFT-sized one.') in md
     assert 'not a growth row' not in md
+    assert 'In words: RLOO on the small verifier leads DPO on the wide policy too, and its lead grows with the policy.' in md
+    vrows[0].update(got='level', dm=[-0.1, -0.2, -0.1], got_m='reverse gap', parts=[[0.4, -0.1, 0.6], [0.3, 0.3, 0.3], [0.1, 0.1, 0.2], [0.2, 0.3, 0.3]])
+    assert ('does not lead DPO on the wide policy, and its lead does not grow with the policy; at matched KL it shrinks.'
+            in report.size_md(summaries, vrows))
 
 
 def test_matched_kl_reads_the_other_run_at_the_picks_kl():
