@@ -792,7 +792,7 @@ def h5_best_of_n(rows, shown=(1, 4, 16, 64)):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for (rk, label), color in zip(H5_RERANKERS.items(), ('C1', 'C3', 'C7', 'C0')):
             plot_seeds(ax, curves[rk], color, label, ls='-' if rk.endswith('4000') else '--')
-            cells = ['{:+.3f} ± {:.3f}'.format(*mean_sd(list(curves[rk][n].values()))) if n in curves[rk] else '-'
+            cells = [pm(list(curves[rk][n].values())) if n in curves[rk] else '-'
                      for n in shown]
             L.append(f'| {task} | {label} | ' + ' | '.join(cells) + ' |')
         ax.set_xscale('log', base=2)
@@ -1141,24 +1141,23 @@ def size_md(summaries, vrows, budget=10):
                                      'rate on the wide policy) are in `results/size/stale/`.' if stale else ''))
         return '\n\n'.join(L)
     L.append(verifier_md('size'))
-    wide = summaries.get('size_wide', {}).get('sentiment', {})
+    wide_picks = summaries.get('size_wide', {}).get('sentiment', {})
     rates = []
     for method, label in (('dpo', 'DPO'), ('rloo_small', 'RLOO against the scratch RM')):
-        picks = wide.get(method, {}).get(budget, {})
+        picks = wide_picks.get(method, {}).get(budget, {})
         fast = sum('_lr' in p['run'] for p in picks.values())
         rates.append(f'{label}: the frontier\'s 3e-4 on {fast} of {len(picks)} seeds, half of it on the others')
     L.append(f'The wide policy\'s fine-tuning rate, chosen on val with the checkpoint within {budget} nats: ' + '; '.join(rates) + '.')
-    ms = lambda xs: '{:+.3f} ± {:.3f}'.format(*mean_sd(xs))  # noqa: E731
     for v in (v for v in vrows if v['source'] == 'growth' and v['d']):
         wide, base, wide_m, base_m = v['parts']
-        L.append(f"Growth ({v['what']}): {diff_md(v['d'])}, {v['got']}, the difference between {ms(wide)} on the wide "
-                 f"policy and {ms(base)} on the SFT-sized one" + (
-                     f"; at matched KL {diff_md(v['dm'])}, {v['got_m']}, between {ms(wide_m)} and {ms(base_m)}." if v['dm'] else '.'))
+        L.append(f"Growth ({v['what']}): {diff_md(v['d'])}, {v['got']}, the difference between {pm(wide)} on the wide "
+                 f"policy and {pm(base)} on the SFT-sized one" + (
+                     f"; at matched KL {diff_md(v['dm'])}, {v['got_m']}, between {pm(wide_m)} and {pm(base_m)}." if v['dm'] else '.'))
     g = next((v for v in vrows if v['source'] == 'growth' and v['got']), None)  # the first growth row, in words
     if g:
-        wide = 'leads DPO on the wide policy too' if pattern(g['parts'][0]) == 'gap' else 'does not lead DPO on the wide policy'
+        leads = 'leads DPO on the wide policy too' if pattern(g['parts'][0]) == 'gap' else 'does not lead DPO on the wide policy'
         grows = {'gap': 'grows', 'level': 'does not grow', 'reverse gap': 'shrinks'}
-        L.append(f"In words: RLOO on the small verifier {wide}, and its lead {grows[g['got']]} with the policy" +
+        L.append(f"In words: RLOO on the small verifier {leads}, and its lead {grows[g['got']]} with the policy" +
                  (f"; at matched KL it {grows[g['got_m']]}." if g['got_m'] and g['got_m'] != g['got'] else '.'))
     return '\n\n'.join(L)
 
@@ -1260,9 +1259,13 @@ def matched(summ, rows, task, a, b, budget):
     return out
 
 
+def pm(xs):
+    """'mean ± sd' of a list, to three places."""
+    return '{:+.3f} ± {:.3f}'.format(*mean_sd(xs))
+
+
 def diff_md(d):
-    m, sd = mean_sd(d)
-    return f'{m:+.3f} ± {sd:.3f} ({sum(x > 0 for x in d)}/{len(d)} > 0)'
+    return f'{pm(d)} ({sum(x > 0 for x in d)}/{len(d)} > 0)'
 
 
 def verdict_rows(summaries, sources=None, budget=10):
@@ -1333,19 +1336,18 @@ def matched_sentence(vrows):
 def headline_md(rows, summ, de2, budget=10):
     """README's headline: sentiment within the budget, SFT and three methods, and RLOO - DPO on every task."""
     seeds = seeds_of(rows, 'sentiment')
-    cell = lambda xs: '{:+.3f} ± {:.3f}'.format(*mean_sd(xs))  # noqa: E731
     sft = [sft_row([r for r in rows if r['task'] == 'sentiment' and r['seed'] == s and r['split'] == 'test'])
            for s in seeds]
     L = [f'| what | task | gold reward on test prompts, checkpoint chosen on val within {budget} nats of SFT, mean ± sd '
          f'over {len(seeds)} seeds | seeds where RLOO is ahead |', '|---|---|---|---|',
-         f"| SFT, the starting policy | sentiment | {cell([r['gold_reward'] for r in sft])} | |"]
+         f"| SFT, the starting policy | sentiment | {pm([r['gold_reward'] for r in sft])} | |"]
     for m, what in (('dpo', 'offline DPO'), ('rloo', 'reward model + RL (RLOO)'),
                     ('best_of_n', 'best-of-N, ranked by the reward model')):
-        L.append(f"| {what} | sentiment | {cell([p['gold_reward'] for p in summ['sentiment'][m][budget].values()])} | |")
+        L.append(f"| {what} | sentiment | {pm([p['gold_reward'] for p in summ['sentiment'][m][budget].values()])} | |")
     for task, what in (('sentiment', 'RLOO - DPO'), ('short', 'RLOO - DPO, control: no horizon (two-token outputs)'),
                        ('overlap', 'RLOO - DPO, control: the verifier must know the answer')):
         d = list(paired(summ, task, 'rloo', 'dpo', budget).values())
-        L.append(f'| {what} | {task} | {cell(d)} | {sum(x > 0 for x in d)} of {len(d)} |')
+        L.append(f'| {what} | {task} | {pm(d)} | {sum(x > 0 for x in d)} of {len(d)} |')
     n = counts(rows)
     return '\n'.join(L) + (f"\n\nSeeds {', '.join(map(str, seeds))}; every number is scored on the {n['test']} test "
                            f"prompts ({per_prompt(rows)}), the checkpoint chosen on the {n['val']} val prompts; tables, "
@@ -1375,7 +1377,7 @@ def budget_edge_md(rows, de2, budget=10, n=4000):
             f"(both betas, {len(val) // len(seeds)} val snapshots per seed) have {'-'.join(map(str, inside))} of them "
             f"inside it, the nearest past it at {min(past):.1f}-{max(past):.1f} nats. The data-efficiency second pass, at "
             f"the same {n} pairs with a snapshot every 5 steps and both betas, measures RLOO - DPO as "
-            + ' and '.join(f"{'{:+.3f} ± {:.3f}'.format(*mean_sd(x))} ({sum(v > 0 for v in x)} of {len(x)} seeds ahead) "
+            + ' and '.join(f"{pm(x)} ({sum(v > 0 for v in x)} of {len(x)} seeds ahead) "
                            f'within {b} nats' for b, x in zip(DE2.BUDGETS, d)) + '.')
 
 

@@ -216,7 +216,8 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
                  'size_wide': summ({'dpo': [(0.1, 'dpo_lr0.0003_b0.1'), (0.1, 'dpo_b0.1'), (0.1, 'dpo_lr0.0003_b0.1')],
                                     'rloo_small': one((0.2, 0.2, 0.2), 'rloo_small_b0.1')})}
     vrows = [dict(source='growth', what='(RLOO on the scratch RM - DPO): wide - SFT-sized', d=[0.1, 0.2, 0.3], got='gap',
-                  dm=[], got_m=None, parts=[[0.4, 0.5, 0.6], [0.3, 0.3, 0.3], [], []]), dict(source='size', what='not a growth row', d=[1.0, 1.0, 1.0], got='gap', dm=[], got_m=None)]
+                  dm=[], got_m=None, parts=[[0.4, 0.5, 0.6], [0.3, 0.3, 0.3], [], []]),
+             dict(source='size', what='not a growth row', d=[1.0, 1.0, 1.0], got='gap', dm=[], got_m=None)]
     assert 'SFT-sized 3, wide 1 of 3.' in report.size_md(summaries, vrows)
     scored('wide_rloo_b0.1', report.SEEDS)
     md = report.size_md(summaries, vrows)
@@ -227,7 +228,8 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
             'between +0.500 ± 0.100 on the wide policy and +0.300 ± 0.000 on the SFT-sized one.') in md
     assert 'not a growth row' not in md
     assert 'In words: RLOO on the small verifier leads DPO on the wide policy too, and its lead grows with the policy.' in md
-    vrows[0].update(got='level', dm=[-0.1, -0.2, -0.1], got_m='reverse gap', parts=[[0.4, -0.1, 0.6], [0.3, 0.3, 0.3], [0.1, 0.1, 0.2], [0.2, 0.3, 0.3]])
+    vrows[0].update(got='level', dm=[-0.1, -0.2, -0.1], got_m='reverse gap',
+                    parts=[[0.4, -0.1, 0.6], [0.3, 0.3, 0.3], [0.1, 0.1, 0.2], [0.2, 0.3, 0.3]])
     assert ('does not lead DPO on the wide policy, and its lead does not grow with the policy; at matched KL it shrinks.'
             in report.size_md(summaries, vrows))
 
