@@ -201,6 +201,8 @@ def run_job(name, cmd, rec, log, res, resolve=None):
     except ValueError as e:
         log(f'FAILED {name}: {e}')
         return False
+    if cmd == 'true':  # resolved to nothing to do (a dense rerun the band rule does not ask for): no records
+        rec = None
     rewrites = {p: p for p in re.findall(r'--json (\S+)', cmd) if p.startswith(res)}  # the label statistics
     if cmd.startswith('python train_'):  # the training log travels with the records (checkpoints do not)
         seed, rest = name.split('/seed', 1)[1].split('/', 1)

@@ -1,0 +1,229 @@
+"""
+The answer across the KL axis: gold reward against KL to SFT for DPO, RLOO and best-of-N, each method's
+checkpoint chosen on val at every budget from 2 to 30 nats and scored on test once, so that no single budget
+decides the comparison. Driven by the stage commands, with the frontier's runner (experiments/frontier.py).
+
+  python experiments/frontier_v3.py              # everything not yet done, two one-thread jobs side by side
+  python experiments/frontier_v3.py --hours 1.8  # start no new job after 1.8 hours (then run it again)
+  python experiments/frontier_v3.py --dry        # the jobs still to do and their commands
+
+The protocol, written down before any of its numbers existed:
+  blocks    sentiment on 5 seeds, short and overlap on 3 (sentiment first, then the controls); per seed the
+            frontier's SFT, per (task, seed) the frontier's pairs (4000 untied train pairs and 500 val pairs of two
+            SFT samples, tau set for 93% agreement with the gold order) and its global RM. A block runs on one
+            machine: its first job records the machine (experiments/machine.py), and the runner stops a block
+            whose rerun disagrees with a committed record (set it aside to redo it whole).
+  betas     the same grid for both trained methods, so each gets the same tuning budget: 1.0, 0.5, 0.2, 0.1,
+            0.05, 0.02 (a 1-2-5 grid, two to three per factor of ten). Chosen on val KLs alone, before this sweep:
+            in the frontier's records RLOO's KL levels off near 10 nats at beta 0.1 and near 19 at 0.03, and in a
+            pilot near 1.2 at 1.0 and 3.6 at 0.3, so its level falls about as beta^-0.7 and a factor of 2-2.5
+            between betas puts the levels about 1.6-1.9x apart, from about 1 nat to about 25-30; DPO's KL grows
+            along its run (about 4.6 nats at beta 1.0 after 3 epochs, 13 at 0.1, 26-32 at 0.03), so the same
+            grid's runs pass every budget. Online DPO is left out (the cost): its rows stay in the first frontier.
+  schedules one rule per method at every beta. DPO: lr 3e-4, 3 epochs (375 steps), a snapshot every 5 steps up
+            to 60 and every 25 after. RLOO: lr 3e-4, 200 steps (its KL levels off within about 100 in the
+            frontier's runs), a snapshot every 2 steps up to 40 and every 20 after. Best-of-N: SFT samples
+            reranked by the RM, n = 1, 2, 4, ..., 64 (KL at most log 64 = 3.2 nats).
+  bands     the KL axis sampled everywhere: per (task, seed, method), its runs over all betas hold at least 2 val
+            snapshots in every 2-nat band [2, 4), [4, 6), ... that lies below the highest KL they reach (at most 30).
+            RL's KL can jump several nats in a step, so the coverage comes from the betas; where a band is still
+            thin, the first run (in the grid's order) whose KL path crosses it between two snapshots more than a
+            step apart is trained again (the same run, bitwise: a batch is a function of seed and step) keeping a
+            snapshot at every step up to the later one, and the steps between them (8 evenly spaced, if more) are
+            scored on val as candidates too (<run>_dense). How many (task, seed, method) meet the rule is counted from the records.
+  val       every val prompt (607), 2 samples each (1214 completions a checkpoint): a method has about 150
+            candidates, and the best of K noisy val means sits about sd * sqrt(2 ln K) above its true value (about
+            0.04 in gold for K = 150, a val mean's sd being near 0.013 on sentiment); one sample would make it 0.06.
+            That optimism is on val only: test scores each chosen checkpoint once.
+  choice    at each budget B in 2, 4, 6, 8, 10, 12, 15, 20, 25, 30 nats, a method's checkpoint is its candidate
+            (every snapshot of every beta, dense ones included, and SFT itself) with the best val gold among those
+            whose val KL to SFT is at most B. Only those picks are scored on the test prompts (every one, 2 samples),
+            one test job per method; best-of-N chooses its n the same way from one val and one test scoring.
+  readings  (experiments/report_v3.py) per task, method and budget the test gold of the pick, mean and sd over
+            seeds with a 95% t-interval, and its KL; RLOO - DPO and best-of-N - DPO per budget, paired by seed,
+            with the seeds ahead, also over the room (the better one's gain over SFT); each method's ceiling, its
+            pick at 30 nats (the best val gold at any KL up to 30) and that pick's KL.
+  cost      about 2 one-thread CPU-hours a sentiment or overlap block and 0.6 a short block: about 19 in all.
+
+Records: results/frontier_v3/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run (<run> = dpo_b<beta>,
+rloo_b<beta>, or either with _dense), <task>_seed<seed>_<method>_picks_test.jsonl for the test scores of a
+method's picks (SFT always among them), _bon_<split> for best-of-N, machine_<task>_seed<seed>.json, the label
+statistics, the training logs (logs/) and the wall time of every job (timings.tsv).
+"""
+import os
+
+import data_efficiency as DE  # read a record file
+import frontier as F  # the runner, the SFT, pairs and RM commands
+
+OUT, RES = 'out/frontier_v3', 'results/frontier_v3'
+SEEDS = {'sentiment': (1337, 1, 2, 3, 4), 'short': (1337, 1, 2), 'overlap': (1337, 1, 2)}
+BETAS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02)
+LR = 3e-4
+SCHEDULE = {'dpo': '--epochs 3 --eval_interval 25 --snapshots --early_snapshots 5 60',
+            'rloo': '--max_iters 200 --eval_interval 20 --snapshots --early_snapshots 2 40'}
+BUDGETS = (2, 4, 6, 8, 10, 12, 15, 20, 25, 30)
+BAND, AXIS, PER_BAND = 2, (2, 30), 2  # every 2-nat band from 2 to 30 (up to the highest KL reached) holds 2 snapshots
+DENSE_MOST = 8  # val snapshots a dense rerun adds in one window at most
+SCORE = {'val': '--samples 2', 'test': '--samples 2'}  # every prompt of the split
+BEST_OF = 64
+
+
+def train_cmd(method, t, seed, sft, beta):
+    common = f'--beta {beta} --lr {LR} {SCHEDULE[method]} --seed {seed} --no_tqdm'
+    if method == 'dpo':
+        return f'python train_mle.py --loss dpo --prefs {t}/prefs.pt --ref {sft} {common}'
+    return f'python train_rl.py --algo rloo --reward {t}/rm --init {sft} {common}'
+
+
+def block_jobs(task, seed):
+    """One (task, seed) block's own jobs: the machine record, best-of-N, each method's runs over the beta grid,
+    their val scores, the dense reruns the band rule may ask for, and the test scoring of each method's picks."""
+    t, o, sft = f'{F.OUT}/seed{seed}/{task}', f'{OUT}/seed{seed}/{task}', f'{F.OUT}/seed{seed}/sft'
+    machine = f'{o}/machine'
+    score = {s: f'python eval.py score --ref {sft} --task {task} --split {s} --seed {seed} {a}' for s, a in SCORE.items()}
+    out = [(machine, [], f'python experiments/machine.py --json {RES}/machine_{task}_seed{seed}.json', None)]
+    out += [(f'{o}/score_bon_{s}', [machine, f'{t}/rm'], f'{score[s]} {sft} --best_of {BEST_OF} --rm {t}/rm',
+             (task, seed, 'bon', s)) for s in ('val', 'test')]
+    for method in ('dpo', 'rloo'):
+        deps = [machine, f'{t}/label' if method == 'dpo' else f'{t}/rm']
+        vals = []
+        for beta in BETAS:
+            run = f'{method}_b{beta}'
+            cmd = train_cmd(method, t, seed, sft, beta)
+            out += [(f'{o}/{run}', deps, cmd, None),
+                    (f'{o}/score_{run}_val', [f'{o}/{run}'], f"{score['val']} SNAPSHOTS:{o}/{run}",
+                     (task, seed, run, 'val', method, f'b{beta}'))]
+            vals.append(f'{o}/score_{run}_val')
+        dense = []
+        for beta in BETAS:
+            run = f'{method}_b{beta}'
+            cmd = train_cmd(method, t, seed, sft, beta)
+            out += [(f'{o}/{run}_dense', deps + vals, f'DENSE:{task}:{seed}:{run}:{cmd}', None),
+                    (f'{o}/score_{run}_dense_val', [f'{o}/{run}_dense'], f"{score['val']} WINDOWS:{task}:{seed}:{run}",
+                     (task, seed, f'{run}_dense', 'val', method, f'b{beta}'))]
+            dense.append(f'{o}/score_{run}_dense_val')
+        out.append((f'{o}/score_{method}_picks_test', vals + dense + [f'{o}/score_bon_val'],
+                    f"{score['test']} PICKS:{task}:{seed}:{method}", (task, seed, f'{method}_picks', 'test', method, 'picks')))
+    return out
+
+
+def jobs():
+    """Block by block, sentiment's five seeds first; each block preceded by the frontier's SFT, labelling and RM
+    it needs (skipped when done)."""
+    out, seen = [], set()
+    for task in F.TASKS:
+        for seed in SEEDS[task]:
+            for job in F.after_frontier(block_jobs(task, seed), RES):
+                if job[0] not in seen:
+                    seen.add(job[0])
+                    out.append(job)
+    return out
+
+
+# ---- the protocol's rules, on records (lists of dicts as experiments/frontier.py writes them)
+
+def pick(cands, budget):
+    """The candidate with the best val gold among those with val KL at most the budget (SFT, at KL 0, is one)."""
+    return max((r for r in cands if r['kl'] <= budget), key=lambda r: r['gold_reward'])
+
+
+def thin_bands(kls, lo=AXIS[0], top=AXIS[1], width=BAND, need=PER_BAND):
+    """The lower edges of the bands [b, b + width) from lo that lie below the highest KL reached (capped at top)
+    and hold fewer than `need` of the KLs."""
+    reach = min(max(kls, default=0.0), top)
+    edges = range(lo, int(reach - width) + 1, width) if reach >= lo + width else []
+    return [b for b in edges if sum(b <= k < b + width for k in kls) < need]
+
+
+def path_of(rows):
+    """A run's KL path: (step, KL) from SFT at step 0 through its snapshots in step order."""
+    return [(0, 0.0)] + sorted((r['step'], r['kl']) for r in rows if r['method'] != 'human')
+
+
+def crossings(path, band, width=BAND):
+    """The windows (s1, s2) of consecutive snapshots more than a step apart whose KL path meets the band: the
+    steps between them were not seen, and the KL passed through it there."""
+    return [(s1, s2) for (s1, k1), (s2, k2) in zip(path, path[1:])
+            if s2 - s1 > 1 and min(k1, k2) < band + width and max(k1, k2) >= band]
+
+
+def dense_plan(runs):
+    """{run: windows}: for each thin band of a method's runs (in the grid's order), every window of the first run
+    that crosses it. `runs` maps each run to its val rows."""
+    kls = [r['kl'] for rows in runs.values() for r in rows if r['method'] != 'human']
+    plan = {}
+    for band in thin_bands(kls):
+        for run, rows in runs.items():
+            windows = crossings(path_of(rows), band)
+            if windows:
+                plan[run] = sorted(set(plan.get(run, [])) | set(windows))
+                break
+    return plan
+
+
+def window_steps(s1, s2, most=DENSE_MOST):
+    """The steps between s1 and s2 scored on val: all of them, or `most` evenly spaced (a slow descent across a
+    band, RLOO settling from a transient peak, can span a hundred steps)."""
+    inner = range(s1 + 1, s2)
+    if len(inner) <= most:
+        return list(inner)
+    return [inner[round(i * (len(inner) - 1) / (most - 1))] for i in range(most)]
+
+
+# ---- the runner's placeholders, filled once a job's dependencies are done
+
+def method_runs(task, seed, method, res=RES):
+    return {f'{method}_b{b}': DE.read(task, int(seed), f'{method}_b{b}', 'val', res) for b in BETAS}
+
+
+def candidates(task, seed, method, res=RES):
+    """Every val row a method may pick: all its snapshots, dense ones included, and SFT (best-of-1)."""
+    seed = int(seed)
+    rows = [r for b in BETAS for d in ('', '_dense') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))
+            for r in DE.read(task, seed, f'{method}_b{b}{d}', 'val', res) if r['method'] != 'human']
+    sft = next(r for r in DE.read(task, seed, 'bon', 'val', res) if r['best_of'] == 1)
+    return rows + [sft]
+
+
+def resolve(cmd, res=RES):
+    """DENSE:task:seed:run:CMD is CMD with a snapshot at every step up to the run's last window (or nothing to do);
+    WINDOWS:task:seed:run the dense rerun's snapshots inside its windows; PICKS:task:seed:method the checkpoints
+    the val choice picks at any budget, and SFT."""
+    if cmd.startswith('DENSE:'):
+        task, seed, run, train = cmd[6:].split(':', 3)
+        windows = dense_plan(method_runs(task, seed, run.split('_')[0], res)).get(run)
+        if not windows:
+            return 'true'
+        method = run.split('_')[0]
+        return train.replace(SCHEDULE[method], f'--eval_interval 1000 --snapshots --early_snapshots 1 {max(s2 for _, s2 in windows)}')
+    if ' WINDOWS:' in cmd:
+        score, spec = cmd.split(' WINDOWS:')
+        task, seed, run = spec.split(':')
+        windows = dense_plan(method_runs(task, seed, run.split('_')[0], res)).get(run, [])
+        d = f'{OUT}/seed{seed}/{task}/{run}_dense'
+        steps = sorted({s for s1, s2 in windows for s in window_steps(s1, s2)})
+        files = [f'{d}/step_{s}.pt' for s in steps if os.path.exists(f'{d}/step_{s}.pt')]
+        return f"{score} {' '.join(files)}" if files else 'true'
+    if ' PICKS:' in cmd:
+        score, spec = cmd.split(' PICKS:')
+        task, seed, method = spec.split(':')
+        cands = candidates(task, seed, method, res)
+        sft = cands[-1]['path']
+        paths = sorted({pick(cands, b)['path'] for b in BUDGETS} - {sft})
+        return f"{score} {sft} {' '.join(paths)}"
+    return cmd
+
+
+def block(task, seed):
+    """--set_aside TASK SEED: the block's records, label statistics, logs and timings (task 'sft': the seed's SFT log)."""
+    if task == 'sft':
+        return [f'logs/seed{seed}_sft.jsonl'], lambda job: job == f'{F.OUT}/seed{seed}/sft'
+    if task in SEEDS:
+        return ([f'{task}_seed{seed}_', f'labels_{task}_seed{seed}.json', f'machine_{task}_seed{seed}.json',
+                 f'logs/seed{seed}_{task}_'], lambda job: f'/seed{seed}/{task}/' in job)
+    raise SystemExit(f"--set_aside: no block '{task}': one of sft, {', '.join(SEEDS)}")
+
+
+if __name__ == '__main__':
+    os.chdir(F.ROOT)
+    F.main(jobs(), RES, __doc__, resolve, block=block)

@@ -1,0 +1,155 @@
+"""The KL-axis frontier's protocol, pinned before its numbers: one beta grid and one schedule per method, the band
+rule and the dense reruns it asks for, the val choice per budget, and the test scoring of the picks only."""
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+import frontier as F  # noqa: E402
+import frontier_v3 as V  # noqa: E402
+
+
+def row(kl, gold, step=None, method='dpo', path=None, **kw):
+    return {'kl': kl, 'gold_reward': gold, 'step': step, 'method': method, 'path': path or f'p{step}', **kw}
+
+
+# ---- the sweep's jobs
+
+def test_one_beta_grid_and_one_schedule_per_method():
+    """Both trained methods run every beta of the grid, and a method's commands differ only in their beta (and the
+    block they belong to): one schedule rule per method."""
+    jobs = {name: cmd for name, _, cmd, _ in V.jobs()}
+    for method, stage in (('dpo', 'train_mle.py'), ('rloo', 'train_rl.py')):
+        cmds = [jobs[f'{V.OUT}/seed1337/sentiment/{method}_b{b}'] for b in V.BETAS]
+        assert all(stage in c and f'--beta {b} ' in c for c, b in zip(cmds, V.BETAS))
+        assert len({c.replace(f'--beta {b} ', '') for c, b in zip(cmds, V.BETAS)}) == 1
+    assert len(V.BETAS) >= 4 and max(V.BETAS) / min(V.BETAS) >= 30  # levels from about 1 nat to about 30
+    assert V.BUDGETS[0] == V.AXIS[0] and V.BUDGETS[-1] == V.AXIS[1]
+
+
+def test_blocks_seeds_machine_and_test_scoring():
+    names = [name for name, *_ in V.jobs()]
+    blocks = [(t, s) for t in F.TASKS for s in V.SEEDS[t]]
+    assert len(V.SEEDS['sentiment']) == 5 and all(len(V.SEEDS[t]) >= 3 for t in F.TASKS)
+    # sentiment first, and each block's own jobs start with its machine record, which they all depend on
+    firsts = [names.index(f'{V.OUT}/seed{s}/{t}/machine') for t, s in blocks]
+    assert firsts == sorted(firsts)
+    for name, deps, cmd, rec in V.jobs():
+        if name.startswith(V.OUT) and not name.endswith('/machine') and deps:
+            block = name.rsplit('/', 1)[0]
+            assert f'{block}/machine' in deps or any(d.startswith(block) for d in deps), name
+        if rec and rec[3] == 'test':  # test scores only what the val choice picks (and best-of-N's one scoring)
+            assert 'PICKS:' in cmd or rec[2] == 'bon', name
+            if 'PICKS:' in cmd:  # after every val score of the method, dense ones included
+                method = rec[4]
+                assert {f'{name.rsplit("/", 1)[0]}/score_{method}_b{b}{d}_val' for b in V.BETAS
+                        for d in ('', '_dense')} <= set(deps)
+
+
+# ---- the val choice at each budget
+
+def test_pick_is_the_val_best_within_the_budget():
+    sft = row(0.0, 0.03, method='best_of_n', path='sft')
+    cands = [row(1.5, 0.10, 5), row(3.9, 0.30, 10), row(4.1, 0.50, 15), row(9.0, 0.45, 40), sft]
+    assert V.pick(cands, 2)['path'] == 'p5'
+    assert V.pick(cands, 4)['path'] == 'p10'
+    assert V.pick(cands, 6)['path'] == 'p15'  # the budget is inclusive of everything up to it
+    assert V.pick(cands, 30)['path'] == 'p15'  # a larger budget never picks worse on val
+    assert V.pick([row(2.5, 0.9, 1), sft], 2)['path'] == 'sft'  # nothing trained inside: SFT itself
+
+
+# ---- the band rule and the dense reruns it asks for
+
+def test_thin_bands_counts_every_band_below_the_highest_kl():
+    kls = [0.5, 2.1, 3.9, 4.5, 7.0, 7.5, 9.9]
+    assert V.thin_bands(kls) == [4]  # [8, 10) is not below the highest KL reached (9.9): not asked
+    assert V.thin_bands(kls + [4.7, 8.2, 8.3, 12.0]) == [10]  # [10, 12) is empty
+    assert V.thin_bands([0.5, 1.0]) == []  # never reached 4 nats: nothing to ask
+    assert V.thin_bands([float(k) for k in range(2, 60)]) == []  # two in every band
+    assert V.thin_bands([k / 2 for k in range(4, 120)]) == []  # capped at 30: bands past it are not read
+    assert V.thin_bands([2.0, 2.5, 31.0]) == list(range(4, 30, 2))
+
+
+def test_crossings_are_unseen_windows_whose_kl_passes_the_band():
+    path = V.path_of([row(1.0, 0, 2), row(7.0, 0, 4), row(8.0, 0, 5), row(3.0, 0, 20), row(3.5, 0, 40)])
+    assert path[0] == (0, 0.0)
+    assert V.crossings(path, 4) == [(2, 4), (5, 20)]  # up through [4, 6), and back down through it later
+    assert V.crossings(path, 6) == [(2, 4), (5, 20)]  # (4, 5) is one step apart: nothing unseen between
+    assert V.crossings(path, 8) == [(5, 20)]  # 7 -> 8 at steps 4, 5 is seen; 8 -> 3 passes [8, 10) from its edge
+    assert V.crossings(path, 10) == []
+
+
+def test_dense_plan_reruns_the_first_run_in_the_grid_that_crosses_a_thin_band():
+    runs = {'rloo_b1.0': [row(0.8, 0, 2), row(1.2, 0, 4), row(1.1, 0, 200)],
+            'rloo_b0.5': [row(2.5, 0, 2), row(2.9, 0, 4), row(2.7, 0, 200)],
+            'rloo_b0.2': [row(3.0, 0, 2), row(9.0, 0, 4), row(8.5, 0, 6), row(8.8, 0, 200)]}
+    # KLs: 2.5 2.7 2.9 3.0 in [2, 4); [4, 6) and [6, 8) empty; 8.5 8.8 9.0 in [8, 10)
+    assert V.thin_bands([r['kl'] for rows in runs.values() for r in rows]) == [4, 6]
+    assert V.dense_plan(runs) == {'rloo_b0.2': [(2, 4)]}
+    runs['rloo_b0.5'] = [row(2.5, 0, 2), row(6.0, 0, 10), row(2.7, 0, 200)]  # b0.5 now crosses both, up and down
+    assert V.dense_plan(runs) == {'rloo_b0.5': [(2, 10), (10, 200)]}
+
+
+def test_a_long_window_is_scored_at_a_few_evenly_spaced_steps():
+    assert V.window_steps(4, 8) == [5, 6, 7]
+    steps = V.window_steps(10, 200)
+    assert len(steps) == V.DENSE_MOST and steps[0] == 11 and steps[-1] == 199 and steps == sorted(set(steps))
+
+
+# ---- the placeholders, on records written as the runner writes them
+
+def write(res, task, seed, run, split, rows):
+    os.makedirs(res, exist_ok=True)
+    with open(F.record_path(res, task, seed, run, split), 'w') as f:
+        f.writelines(json.dumps({'task': task, 'seed': seed, 'run': run, 'split': split, **r}) + '\n' for r in rows)
+
+
+def test_resolve_fills_dense_windows_and_picks(tmp_path, monkeypatch):
+    res, task, seed = str(tmp_path / 'res'), 'sentiment', 7
+    monkeypatch.setattr(V, 'OUT', str(tmp_path / 'out'))
+    write(res, task, seed, 'bon', 'val', [row(0.0, 0.03, method='best_of_n', path='sft', best_of=1),
+                                          row(0.2, 0.07, method='best_of_n', path='sft', best_of=2)])
+    kl = {1.0: (0.9, 1.1), 0.5: (2.2, 2.4), 0.2: (2.9, 9.5), 0.1: (8.5, 9.0), 0.05: (12.0, 12.5), 0.02: (13.0, 13.2)}
+    for b, (k1, k2) in kl.items():  # rloo_b0.2 jumps from 2.9 at step 4 to 9.5 at step 8
+        write(res, task, seed, f'rloo_b{b}', 'val', [row(None, 0.0, method='human', step=None, path=None)] +
+              [row(k1, k1 / 20, 4, 'rloo', f'r{b}/4'), row(k2, k2 / 20, 8, 'rloo', f'r{b}/8')])
+    # [4, 6), [6, 8) and [10, 12) are empty: rloo_b0.2 crosses the first two between steps 4 and 8, and the first
+    # run to cross the third is rloo_b0.05, on its way up to its first snapshot
+    plan = V.dense_plan(V.method_runs(task, seed, 'rloo', res))
+    assert plan == {'rloo_b0.2': [(4, 8)], 'rloo_b0.05': [(0, 4)]}
+    train = V.train_cmd('rloo', 't', seed, 'sft', 0.2)
+    dense = V.resolve(f'DENSE:{task}:{seed}:rloo_b0.2:{train}', res)
+    assert dense == train.replace(V.SCHEDULE['rloo'], '--eval_interval 1000 --snapshots --early_snapshots 1 8')
+    assert V.resolve(f'DENSE:{task}:{seed}:rloo_b1.0:{V.train_cmd("rloo", "t", seed, "sft", 1.0)}', res) == 'true'
+    d = f'{V.OUT}/seed{seed}/{task}/rloo_b0.2_dense'
+    os.makedirs(d)
+    for s in range(1, 9):
+        open(f'{d}/step_{s}.pt', 'w').close()
+    assert V.resolve(f'score WINDOWS:{task}:{seed}:rloo_b0.2', res) == f'score {d}/step_5.pt {d}/step_6.pt {d}/step_7.pt'
+    assert V.resolve(f'score WINDOWS:{task}:{seed}:rloo_b1.0', res) == 'true'
+    # picks: the val-best within each budget, each checkpoint once, SFT always first
+    picks = V.resolve(f'score PICKS:{task}:{seed}:rloo', res).split()
+    assert picks[:2] == ['score', 'sft']
+    assert picks[2:] == ['r0.02/8', 'r0.05/4', 'r0.2/4', 'r0.2/8', 'r1.0/8']  # gold grows with KL here: the top KL within
+
+
+def test_runner_records_nothing_for_a_placeholder_that_resolves_to_nothing(tmp_path):
+    logs = []
+    name = str(tmp_path / 'job')
+    assert F.run_job(name, 'score WINDOWS:x', ('sentiment', 7, 'rloo_b1.0_dense', 'val', 'rloo', 'b1.0'), logs.append,
+                     str(tmp_path / 'res'), resolve=lambda cmd: 'true')
+    assert os.path.exists(f'{name}/DONE') and not os.path.exists(tmp_path / 'res')
+
+
+def test_machine_record_names_cpu_torch_and_threads(tmp_path):
+    from conftest import run
+    path = str(tmp_path / 'm.json')
+    run('experiments/machine.py', '--json', path)
+    m = json.load(open(path))
+    assert m['torch'] and m['cpu'] and m['threads'] == 1  # the runner's jobs run one thread each (OMP_NUM_THREADS)
+
+
+if __name__ == '__main__':
+    pytest.main([__file__])
