@@ -1,0 +1,237 @@
+"""
+The answer across the KL axis, read from experiments/frontier_v3.py's records alone (no checkpoint is read):
+
+  python experiments/report_axis.py     # prints the markdown; experiments/report.py puts it in REPORT and README
+
+Per task, method and budget (2 ... 30 nats): the test gold of the checkpoint the val choice picks, mean ± sd over
+the seeds whose block is complete, with its KL; RLOO - DPO and best-of-N - DPO per budget, paired by seed, with a
+95% t-interval, the seeds ahead and the difference over the room (the better one's gain over SFT); each method's
+ceiling (its pick at 30 nats: the best val gold at any KL up to 30) and that pick's KL; a sentence per task from
+the pattern at each budget; and the band rule's count. Figures: results/frontier_v3_<task>.png (gold against KL,
+every method, a band of one sd over seeds) and results/frontier_v3_gaps.png (RLOO - DPO against the budget).
+"""
+import glob
+import json
+import math
+import os
+import statistics
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+import frontier_v3 as V  # noqa: E402
+from frontier import ROOT, TASKS  # noqa: E402
+
+RES = os.path.join(ROOT, V.RES)
+METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N by the RM'}
+COLORS = {'dpo': 'C0', 'rloo': 'C3', 'best_of_n': 'C1'}
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447}  # Student's t, 97.5% quantile, by dof
+
+
+def load(res=RES):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(res, '*.jsonl'))):
+        rows += [json.loads(line) for line in open(path)]
+    return rows
+
+
+def complete(rows, task):
+    """The seeds whose block is scored through: best-of-N on both splits and both methods' test picks."""
+    have = {(r['seed'], r['run'], r['split']) for r in rows if r['task'] == task}
+    seeds = sorted({s for s, _, _ in have})
+    need = [('bon', 'val'), ('bon', 'test'), ('dpo_picks', 'test'), ('rloo_picks', 'test')]
+    return [s for s in seeds if all((s, run, split) in have for run, split in need) and s in V.SEEDS[task]]
+
+
+def picks(rows, task, seed, method):
+    """{budget: the test row of the checkpoint the val choice picks}. A trained method's candidates are every val
+    snapshot of its runs and SFT (best-of-1); its test row is the one of the same checkpoint in its picks file.
+    Best-of-N chooses its n on val likewise."""
+    mine = [r for r in rows if r['task'] == task and r['seed'] == seed]
+    bon = {s: [r for r in mine if r['run'] == 'bon' and r['split'] == s and r['method'] == 'best_of_n'] for s in ('val', 'test')}
+    if method == 'best_of_n':
+        cands, test = bon['val'], {r['best_of']: r for r in bon['test']}
+        return {b: test[V.pick(cands, b)['best_of']] for b in V.BUDGETS}
+    sft = next(r for r in bon['val'] if r['best_of'] == 1)
+    cands = [r for r in mine if r['split'] == 'val' and r['method'] == method] + [sft]
+    test = {r['path']: r for r in mine if r['run'] == f'{method}_picks' and r['method'] != 'human'}
+    return {b: test[V.pick(cands, b)['path']] for b in V.BUDGETS}
+
+
+def summary(rows):
+    """{task: {method: {budget: {seed: {name, gold_reward, kl}}}, 'sft': {seed: test gold}}} over complete blocks."""
+    keep, out = ('name', 'gold_reward', 'kl'), {}
+    for t in TASKS:
+        seeds = complete(rows, t)
+        if seeds:
+            out[t] = {m: {b: {s: {k: picks(rows, t, s, m)[b][k] for k in keep} for s in seeds} for b in V.BUDGETS}
+                      for m in METHODS}
+            out[t]['sft'] = {s: next(r['gold_reward'] for r in rows if r['task'] == t and r['seed'] == s and
+                                     r['run'] == 'bon' and r['split'] == 'test' and r['best_of'] == 1) for s in seeds}
+    return out
+
+
+def gap(summ, task, a, b, budget):
+    """{seed: a's picked test gold - b's}, paired by seed."""
+    pa, pb = summ[task][a][budget], summ[task][b][budget]
+    return {s: pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb}
+
+
+def interval(xs):
+    """(mean, sd, low, high): a 95% t-interval over seeds (none for one seed)."""
+    m = statistics.mean(xs)
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    h = T975[len(xs) - 1] * sd / math.sqrt(len(xs)) if len(xs) > 1 else float('nan')
+    return m, sd, m - h, m + h
+
+
+def ceiling(summ, task, method):
+    """{seed: (gold, kl)}: the pick at the largest budget, the best val gold at any KL up to it, on test."""
+    return {s: (r['gold_reward'], r['kl']) for s, r in summ[task][method][max(V.BUDGETS)].items()}
+
+
+def room(summ, task, a, b, budget):
+    """{seed: (a - b) over the better one's gain above SFT}, where either gains: a difference read against the room
+    the task gives (sentiment's methods gain about 0.5 over SFT, overlap's about 0.05)."""
+    out = {}
+    for s, d in gap(summ, task, a, b, budget).items():
+        gain = max(summ[task][m][budget][s]['gold_reward'] for m in (a, b)) - summ[task]['sft'][s]
+        if gain > 0:
+            out[s] = d / gain
+    return out
+
+
+def pattern(d):
+    """'ahead' if every seed's difference has the same sign and the mean exceeds the seed sd, else 'level'."""
+    xs = list(d.values())
+    m, sd = statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+    if len({x > 0 for x in xs}) == 1 and abs(m) > sd:
+        return 'ahead' if m > 0 else 'behind'
+    return 'level'
+
+
+def sentence(gaps, a='RLOO', b='DPO'):
+    """One plain sentence from the pattern at each budget, e.g. 'level from 2 to 8 nats; RLOO ahead from 10 to 30
+    nats (by +0.22 to +0.30)'. gaps: {budget: {seed: a - b}}, budgets in order."""
+    spans = []
+    for budget, d in gaps.items():
+        p = pattern(d)
+        if spans and spans[-1][0] == p:
+            spans[-1][1].append(budget)
+            spans[-1][2].append(statistics.mean(d.values()))
+        else:
+            spans.append((p, [budget], [statistics.mean(d.values())]))
+    words = {'ahead': f'{a} ahead', 'behind': f'{b} ahead', 'level': 'level'}
+    parts = []
+    for p, budgets, means in spans:
+        where = f'at {budgets[0]} nats' if len(budgets) == 1 else f'from {budgets[0]} to {budgets[-1]} nats'
+        by = f'{min(means):+.2f}' if len(means) == 1 else f'{min(means):+.2f} to {max(means):+.2f}'
+        parts.append(f'{words[p]} {where} ({a} - {b} {by})')
+    return '; '.join(parts)
+
+
+def band_check(rows):
+    """{(task, seed, method): the thin bands} of every complete block: the band rule, counted from the val records."""
+    out = {}
+    for t in TASKS:
+        for s in complete(rows, t):
+            for m in ('dpo', 'rloo'):
+                kls = [r['kl'] for r in rows if r['task'] == t and r['seed'] == s and r['split'] == 'val' and r['method'] == m]
+                out[(t, s, m)] = V.thin_bands(kls)
+    return out
+
+
+def ci_md(xs, ahead=True):
+    m, sd, lo, hi = interval(xs)
+    ci = f' [{lo:+.3f}, {hi:+.3f}]' if len(xs) > 1 else ''
+    return f'{m:+.3f} ± {sd:.3f}{ci}' + (f' ({sum(x > 0 for x in xs)}/{len(xs)})' if ahead else '')
+
+
+def gold_md(cells):
+    """'gold ± sd (KL)' of one method at one budget."""
+    golds, kls = [c['gold_reward'] for c in cells.values()], [c['kl'] for c in cells.values()]
+    return f"{statistics.mean(golds):+.3f} ± {statistics.stdev(golds) if len(golds) > 1 else 0:.3f} ({statistics.mean(kls):.1f})"
+
+
+def task_md(summ, task):
+    """The budget table of one task, its ceilings and its sentence."""
+    n = len(summ[task]['sft'])
+    head = (f'**{task}** ({n} seed{"s" if n > 1 else ""}; test gold of the val-chosen checkpoint, mean ± sd over seeds '
+            f'(its mean KL); differences paired by seed: mean ± sd [95% t-interval] (seeds ahead); over the room: the '
+            "difference over the better method's gain above SFT)\n\n"
+            '| budget (nats) | ' + ' | '.join(METHODS.values()) + ' | RLOO - DPO | over the room | best-of-N - DPO |\n'
+            '|---|' + '---|' * (len(METHODS) + 3) + '\n')
+    lines = []
+    for b in V.BUDGETS:
+        rel = list(room(summ, task, 'rloo', 'dpo', b).values())
+        lines.append(f'| {b} | ' + ' | '.join(gold_md(summ[task][m][b]) for m in METHODS) +
+                     f" | {ci_md(list(gap(summ, task, 'rloo', 'dpo', b).values()))} | "
+                     f"{f'{statistics.mean(rel):+.2f}' if rel else '-'} | "
+                     f"{ci_md(list(gap(summ, task, 'best_of_n', 'dpo', b).values()))} |")
+    ceil = '; '.join(f'{METHODS[m]} {statistics.mean(g for g, _ in ceiling(summ, task, m).values()):+.3f} at '
+                     f'{statistics.mean(k for _, k in ceiling(summ, task, m).values()):.1f} nats' for m in METHODS)
+    words = sentence({b: gap(summ, task, 'rloo', 'dpo', b) for b in V.BUDGETS})
+    return head + '\n'.join(lines) + f'\n\nCeilings (the pick at {max(V.BUDGETS)} nats, mean over seeds): {ceil}.\n\n' \
+        f'In words: {words}.\n'
+
+
+def plot_task(summ, task, file='frontier_v3_{task}.png', res=os.path.join(ROOT, 'results')):
+    """Gold against KL on the test prompts: each method's picks over the budgets (mean KL, mean gold) with a band of
+    one sd of gold over seeds; SFT at the origin."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, label in METHODS.items():
+        pts = [(statistics.mean(c['kl'] for c in summ[task][m][b].values()),
+                [c['gold_reward'] for c in summ[task][m][b].values()]) for b in V.BUDGETS]
+        kls = [k for k, _ in pts]
+        mean = [statistics.mean(g) for _, g in pts]
+        sd = [statistics.stdev(g) if len(g) > 1 else 0.0 for _, g in pts]
+        ax.plot(kls, mean, 'o-', color=COLORS[m], label=label, ms=3)
+        ax.fill_between(kls, [a - b for a, b in zip(mean, sd)], [a + b for a, b in zip(mean, sd)], color=COLORS[m], alpha=0.2)
+    ax.axhline(statistics.mean(summ[task]['sft'].values()), color='gray', lw=0.8, ls=':', label='SFT')
+    ax.set(xlabel='KL to SFT of the val-chosen checkpoint (nats per completion, test)', ylabel='gold reward (test)',
+           title=f'{task}: each budget 2-30 nats, {len(summ[task]["sft"])} seeds')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(res, file.format(task=task)), dpi=110)
+    plt.close(fig)
+
+
+def plot_gaps(summ, file='frontier_v3_gaps.png', res=os.path.join(ROOT, 'results')):
+    """RLOO - DPO against the budget, one line per task, its 95% t-interval shaded."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, task in enumerate(summ):
+        stats = [interval(list(gap(summ, task, 'rloo', 'dpo', b).values())) for b in V.BUDGETS]
+        ax.plot(V.BUDGETS, [m for m, *_ in stats], 'o-', color=f'C{i}', label=f'{task} ({len(summ[task]["sft"])} seeds)', ms=3)
+        if len(summ[task]['sft']) > 1:
+            ax.fill_between(V.BUDGETS, [lo for *_, lo, _ in stats], [hi for *_, hi in stats], color=f'C{i}', alpha=0.15)
+    ax.axhline(0, color='gray', lw=0.8)
+    ax.set(xlabel='KL budget (nats per completion)', ylabel='RLOO - DPO, test gold (paired by seed)',
+           title='the answer across the KL axis')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(res, file), dpi=110)
+    plt.close(fig)
+
+
+def axis_md(rows):
+    """The whole reading: per task its table, ceilings and sentence, then the band rule's count."""
+    summ = summary(rows)
+    if not summ:
+        return 'No block of experiments/frontier_v3.py is complete yet.\n'
+    for t in summ:
+        plot_task(summ, t)
+    plot_gaps(summ)
+    bands = band_check(rows)
+    held = sum(not thin for thin in bands.values())
+    thin = '; '.join(f'{t} seed {s} {m}: {", ".join(f"[{b}, {b + V.BAND})" for b in bands_)}'
+                     for (t, s, m), bands_ in bands.items() if bands_)
+    return ''.join(f'![frontier_v3 {t}](results/frontier_v3_{t}.png)\n' for t in summ) + \
+        '![RLOO - DPO against the budget](results/frontier_v3_gaps.png)\n\n' + \
+        '\n'.join(task_md(summ, t) for t in summ) + \
+        f'\nThe band rule (2 val snapshots in every 2-nat band up to the highest KL reached, at most 30) holds for ' \
+        f'{held} of {len(bands)} (task, seed, method)' + (f'; thin: {thin}.' if thin else '.') + '\n'
+
+
+if __name__ == '__main__':
+    print(axis_md(load()))

@@ -1,0 +1,87 @@
+"""The KL-axis readings, pinned on hand-made records before any of the sweep's numbers: the val choice per budget
+read on test by checkpoint, the paired gap per budget, the ceiling, the band count and the sentence."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
+import frontier_v3 as V  # noqa: E402
+import report_axis as A  # noqa: E402
+
+
+def rec(seed, run, split, method, kl, gold, path, **kw):
+    return {'task': 'sentiment', 'seed': seed, 'run': run, 'split': split, 'method': method, 'kl': kl,
+            'gold_reward': gold, 'path': path, 'name': path, **kw}
+
+
+def block(seed, lift=0.0):
+    """One seed's records: SFT at 0.1; DPO's snapshots gain along KL up to 0.5 at 12 nats; RLOO's more (+lift);
+    on test every checkpoint scores its val gold - 0.01 (so a wrong lookup shows)."""
+    rows = [rec(seed, 'bon', s, 'best_of_n', k, g - (s == 'test') * 0.01, 'sft', best_of=n)
+            for s in ('val', 'test') for n, k, g in ((1, 0.0, 0.1), (4, 0.6, 0.2), (64, 3.2, 0.35))]
+    val = {'dpo': [(3.0, 0.2), (7.0, 0.4), (12.0, 0.5), (21.0, 0.45)],
+           'rloo': [(1.5, 0.15), (5.0, 0.3 + lift), (11.0, 0.55 + lift), (19.0, 0.7 + lift), (28.0, 0.75 + lift)]}
+    for m, pts in val.items():
+        rows += [rec(seed, f'{m}_b0.1', 'val', m, k, g, f'{m}/{i}') for i, (k, g) in enumerate(pts)]
+        rows += [rec(seed, f'{m}_picks', 'test', m, k + 0.1, g - 0.01, f'{m}/{i}') for i, (k, g) in enumerate(pts)]
+        rows += [rec(seed, f'{m}_picks', 'test', m, 0.0, 0.09, 'sft'), rec(seed, f'{m}_picks', 'test', 'human', None, 0.0, None)]
+    return rows
+
+
+def test_picks_read_the_val_choice_on_test_by_checkpoint():
+    rows = block(1)
+    p = A.picks(rows, 'sentiment', 1, 'dpo')
+    assert p[2]['path'] == 'sft' and p[2]['gold_reward'] == pytest.approx(0.09)  # nothing inside 2 nats: SFT
+    assert p[4]['path'] == 'dpo/0' and p[10]['path'] == 'dpo/1' and p[12]['path'] == 'dpo/2'
+    assert p[30]['path'] == 'dpo/2'  # 21 nats is worse on val: the ceiling stays at 12
+    assert p[12]['gold_reward'] == pytest.approx(0.49) and p[12]['split'] == 'test'
+    b = A.picks(rows, 'sentiment', 1, 'best_of_n')
+    assert b[2]['best_of'] == 4 and b[4]['best_of'] == 64 and b[4]['split'] == 'test'
+
+
+def test_only_complete_blocks_are_read():
+    rows = block(1) + [r for r in block(2) if r['run'] != 'rloo_picks']
+    assert A.complete(rows, 'sentiment') == [1]
+    assert list(A.summary(rows)['sentiment']['sft']) == [1]
+
+
+def test_gap_per_budget_is_paired_by_seed_and_the_ceiling_is_the_largest_budget():
+    rows = block(1337, 0.0) + block(1, 0.1) + block(2, 0.2)
+    summ = A.summary(rows)
+    g = A.gap(summ, 'sentiment', 'rloo', 'dpo', 12)  # rloo 0.55 + lift at 11 nats against dpo 0.5 at 12
+    assert g == pytest.approx({1337: 0.05, 1: 0.15, 2: 0.25})
+    m, sd, lo, hi = A.interval(list(g.values()))
+    assert m == pytest.approx(0.15) and sd == pytest.approx(0.1) and lo == pytest.approx(0.15 - 4.303 * 0.1 / 3 ** 0.5)
+    assert A.gap(summ, 'sentiment', 'rloo', 'dpo', 2)[1] == pytest.approx(0.15 - 0.1)  # RLOO's 1.5-nat one vs SFT
+    assert A.ceiling(summ, 'sentiment', 'rloo')[2] == pytest.approx((0.94, 28.1))
+    assert A.ceiling(summ, 'sentiment', 'dpo')[2] == pytest.approx((0.49, 12.1))
+    # over the room: (rloo - dpo) / (the better one's gain over SFT's test gold, 0.09)
+    assert A.room(summ, 'sentiment', 'rloo', 'dpo', 12)[1337] == pytest.approx(0.05 / (0.54 - 0.09))
+
+
+def test_sentence_names_where_each_pattern_holds():
+    gaps = {2: {1: 0.01, 2: -0.02, 3: 0.0}, 4: {1: 0.02, 2: -0.01, 3: 0.01}, 6: {1: 0.2, 2: 0.3, 3: 0.25},
+            8: {1: 0.3, 2: 0.2, 3: 0.4}, 10: {1: -0.3, 2: -0.2, 3: -0.25}}
+    assert A.sentence(gaps) == ('level from 2 to 4 nats (RLOO - DPO -0.00 to +0.01); RLOO ahead from 6 to 8 nats '
+                                '(RLOO - DPO +0.25 to +0.30); DPO ahead at 10 nats (RLOO - DPO -0.25)')
+
+
+def test_band_check_counts_thin_bands_per_block_and_method():
+    rows = block(1)
+    bands = A.band_check(rows)
+    # DPO's val KLs 3, 7, 12, 21: every band from 2 to 20 has fewer than 2
+    assert bands[('sentiment', 1, 'dpo')] == list(range(2, 20, 2))
+    rows += [rec(1, 'dpo_b0.1_dense', 'val', 'dpo', k, 0.3, f'd{k}') for k in (2.5, 4.1, 4.2, 5.5, 6.1, 8, 9, 10, 11, 12.5,
+                                                                             13, 14, 15, 16, 17, 18, 19, 19.5, 20.5)]
+    assert A.band_check(rows)[('sentiment', 1, 'dpo')] == []
+
+
+def test_markdown_and_figures_from_records(tmp_path, monkeypatch):
+    rows = block(1337, 0.0) + block(1, 0.1) + block(2, 0.2)
+    made = []
+    monkeypatch.setattr(A.plt.Figure, 'savefig', lambda self, path, **kw: made.append(os.path.basename(path)))
+    md = A.axis_md(rows)
+    assert made == ['frontier_v3_sentiment.png', 'frontier_v3_gaps.png']
+    assert '| 12 |' in md and '+0.150 ± 0.100' in md and '(3/3)' in md
+    assert 'holds for 0 of 6' in md and 'In words:' in md
