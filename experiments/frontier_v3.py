@@ -39,7 +39,14 @@ The protocol, written down before any of its numbers existed:
             (every snapshot of every beta, dense ones included, and SFT itself) with the best val gold among those
             whose val KL to SFT is at most B. Only those picks are scored on the test prompts (every one, 2 samples),
             one test job per method; best-of-N chooses its n the same way from one val and one test scoring.
-  readings  (experiments/report_v3.py) per task, method and budget the test gold of the pick, mean and sd over
+  short     keeps VADER as it stands, decided before any of this sweep's `short` numbers, on the first frontier's
+            val records and SFT samples only (experiments/report_axis.py, short_md): past 12 nats RLOO at beta 0.03
+            writes one repeated word for almost every prompt, " l l" on seed 1337 (VADER's slang entry "l") but
+            " great great" on seeds 1 and 2, which VADER scores higher; and best-of-64 by the RM already writes " l"
+            far more often than SFT does, so the pairs do show it. A verifier that refused one-letter entries
+            would leave the collapse onto a repeated strong word, and RLOO's lead, as they are: `short` reads as
+            "RL's search finds the two-token maximum that the pairs only hint at", not as a lexicon quirk.
+  readings  (experiments/report_axis.py) per task, method and budget the test gold of the pick, mean and sd over
             seeds with a 95% t-interval, and its KL; RLOO - DPO and best-of-N - DPO per budget, paired by seed,
             with the seeds ahead, also over the room (the better one's gain over SFT); each method's ceiling, its
             pick at 30 nats (the best val gold at any KL up to 30) and that pick's KL.

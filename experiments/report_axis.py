@@ -235,3 +235,27 @@ def axis_md(rows):
 
 if __name__ == '__main__':
     print(axis_md(load()))
+
+
+def short_md(rows, beta='0.03'):
+    """What RLOO converges to on `short`, per seed, from a sweep's val records: its last snapshot at the lowest
+    beta (the top words beyond SFT's, in extra uses per 100 completions, with sample completions and their gold),
+    beside DPO's at the same beta and what best-of-64 by the RM writes. Read before any new `short` number."""
+    lines = ['| seed | RLOO: top words (gold, KL) | its completions (gold) | DPO: top words (gold, KL) | '
+             'best-of-64 by the RM: top words |', '|---|---|---|---|---|']
+    for seed in [s for s in V.SEEDS['short'] if any(r['task'] == 'short' and r['seed'] == s for r in rows)]:
+        mine = [r for r in rows if r['task'] == 'short' and r['seed'] == seed and r['split'] == 'val']
+        last = {m: max((r for r in mine if r['run'] == f'{m}_b{beta}'), key=lambda r: r['step'] or -1, default=None)
+                for m in ('rloo', 'dpo')}
+        bo64 = next((r for r in mine if r['run'] == 'bon' and r['best_of'] == 64), None)
+        if not all(last.values()) or not bo64:
+            continue
+
+        def words(r, k=3):
+            return ', '.join(f'"{w}" {v:+.0f}' for w, v in r['top_words'][:k])
+        said = '; '.join(f"`{e['completion'].strip() or repr(e['completion'])}` {e['gold']:.2f}"
+                         for e in last['rloo']['examples'][:3])
+        lines.append(f"| {seed} | {words(last['rloo'])} ({last['rloo']['gold_reward']:+.2f}, {last['rloo']['kl']:.1f}) | "
+                     f"{said} | {words(last['dpo'])} ({last['dpo']['gold_reward']:+.2f}, {last['dpo']['kl']:.1f}) | "
+                     f"{words(bo64)} |")
+    return '\n'.join(lines) + '\n'

@@ -85,3 +85,20 @@ def test_markdown_and_figures_from_records(tmp_path, monkeypatch):
     assert made == ['frontier_v3_sentiment.png', 'frontier_v3_gaps.png']
     assert '| 12 |' in md and '+0.150 ± 0.100' in md and '(3/3)' in md
     assert 'holds for 0 of 6' in md and 'In words:' in md
+
+
+def test_short_md_shows_what_rloo_converges_to_beside_dpo_and_best_of_64():
+    def val(seed, run, step, top, gold, kl, method, **kw):
+        return {'task': 'short', 'seed': seed, 'run': run, 'split': 'val', 'method': method, 'step': step,
+                'top_words': top, 'gold_reward': gold, 'kl': kl, **kw}
+    rows = []
+    for seed, word in ((1337, 'l'), (1, 'great')):
+        ex = [{'completion': f' {word} {word}', 'gold': 0.72}] * 3
+        rows += [val(seed, 'rloo_b0.03', 25, [['x', 5.0]], 0.1, 3.0, 'rloo', examples=[]),
+                 val(seed, 'rloo_b0.03', 200, [[word, 199.0]], 0.72, 18.7, 'rloo', examples=ex),
+                 val(seed, 'dpo_b0.03', 375, [['like', 73.0]], 0.37, 8.2, 'dpo', examples=[]),
+                 val(seed, 'bon', None, [['l', 17.5]], 0.32, 3.2, 'best_of_n', best_of=64)]
+    md = A.short_md(rows).splitlines()
+    assert [line.split(' | ')[0] for line in md[2:]] == ['| 1337', '| 1']  # the sweep's seed order
+    assert '"l" +199 (+0.72, 18.7)' in md[2] and '`l l` 0.72' in md[2] and '"like" +73 (+0.37, 8.2)' in md[2]
+    assert '"great" +199' in md[3] and md[3].endswith('"l" +18 |')
