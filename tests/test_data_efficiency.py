@@ -14,7 +14,10 @@ import eval as E
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
 import data_efficiency as DE  # noqa: E402
-import report  # noqa: E402
+import report_common  # noqa: E402
+import report_data_efficiency as report_de  # noqa: E402
+import report_data_efficiency_v2 as report_de2  # noqa: E402
+import report_hypotheses  # noqa: E402
 
 
 def run(*args, check=True):
@@ -108,12 +111,12 @@ def test_the_test_checkpoint_is_the_val_best_within_the_budget():
 
 def test_pairs_needed_interpolates_in_log_n():
     ns, v = [250, 1000, 4000], [0.1, 0.3, 0.5]
-    assert report.pairs_needed(ns, v, 0.3) == (pytest.approx(1000), '')
-    n, sign = report.pairs_needed(ns, v, 0.4)  # halfway between 1000 and 4000 in log N: 2000
+    assert report_de.pairs_needed(ns, v, 0.3) == (pytest.approx(1000), '')
+    n, sign = report_de.pairs_needed(ns, v, 0.4)  # halfway between 1000 and 4000 in log N: 2000
     assert sign == '' and n == pytest.approx(2000)
-    assert report.pairs_needed(ns, v, 0.05) == (250, '<')
-    assert report.pairs_needed(ns, v, 0.6) == (4000, '>')
-    assert report.pairs_needed([250, 500, 1000], [0.2, 0.1, 0.4], 0.25) == pytest.approx((math.sqrt(500 * 1000), ''))
+    assert report_de.pairs_needed(ns, v, 0.05) == (250, '<')
+    assert report_de.pairs_needed(ns, v, 0.6) == (4000, '>')
+    assert report_de.pairs_needed([250, 500, 1000], [0.2, 0.1, 0.4], 0.25) == pytest.approx((math.sqrt(500 * 1000), ''))
 
 
 def test_the_multiplier_on_hand_made_curves():
@@ -121,17 +124,17 @@ def test_the_multiplier_on_hand_made_curves():
     ns = DE.NS
     dpo = {n: {s: 0.1 + 0.1 * math.log2(n / 250) + d for s, d in ((1, -0.01), (2, 0.01))} for n in ns}
     rloo = {n: {s: v + 0.2 for s, v in dpo[n].items()} for n in ns}
-    assert report.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 500) == (pytest.approx(4.0), '')
-    assert report.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 4000) == (8000 / 4000, '>')
+    assert report_de.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 500) == (pytest.approx(4.0), '')
+    assert report_de.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 4000) == (8000 / 4000, '>')
     rows = {m: {n: {s: {'gold_reward': v} for s, v in c[n].items()} for n in ns} for m, c in (('dpo', dpo), ('rloo', rloo))}
-    t = report.de_table({'x': rows}, 'x', n_boot=200)
+    t = report_de.de_table({'x': rows}, 'x', n_boot=200)
     assert t['rloo/dpo@500']['multiplier'] == pytest.approx(4.0) and t['rloo/dpo@500']['seeds'] == [1, 2]
     lo, hi = t['rloo/dpo@500']['ci']
     assert lo == pytest.approx(4.0) and hi == pytest.approx(4.0)  # every seed sits 0.2 above its own DPO curve
     assert t['rloo/dpo@8000']['sign'] == '>'
     # a sweep in progress: DPO measured up to N = 1000 only; beyond it the table says so, not "> 8000/N"
     part = {'sentiment': {'dpo': {n: v for n, v in rows['dpo'].items() if n <= 1000}, 'rloo': rows['rloo']}}
-    md = report.de_markdown(part, {'sentiment': report.de_table(part, 'sentiment', n_boot=200)})
+    md = report_de.de_markdown(part, {'sentiment': report_de.de_table(part, 'sentiment', n_boot=200)})
     assert '| 4 [4, 4] (2 seeds) | > 1000/500 [> max, > max] (2 seeds) |' in md and '> 8000/' not in md
 
 
@@ -146,7 +149,7 @@ def test_best_of_n_points_are_chosen_on_val_per_reranker():
             rows += [row(split, f'sft+bo1@{label}', 0.0, 0.0, rm, 1),
                      row(split, f'sft+bo4@{label}', 1.0, flip * (0.3 if 'rm' in label else 0.1), rm, 4)]
         rows.append(row(split, 'dpo_n250/step_62', 5.0, flip * 0.2, method='dpo', run='dpo_n250', setting='n250'))
-    pts = report.de_points(rows)
+    pts = report_de.de_points(rows)
     assert pts['t']['best_of_n'][250][1]['name'] == 'sft+bo4@rm_n250' and pts['t']['best_of_n'][250][1]['split'] == 'test'
     assert pts['t']['best_of_n_dpo'][250][1]['gold_reward'] == -0.1  # its own reranker's pick, test numbers
     assert pts['t']['dpo'][250][1]['name'] == 'dpo_n250/step_62'
@@ -161,7 +164,7 @@ def test_runs_the_budget_could_not_use_are_named():
              row('dpo', 250, 2, 4.0, 0.0), row('dpo', 250, 2, 12.0, 0.5),   # one inside: SFT chosen, but not 'over'
              row('rloo', 250, 1, 1.0, 0.2), row('rloo', 250, 1, 3.0, 0.3),  # never past 10/3 nats
              row('rloo', 250, 2, 4.0, 0.3)]
-    fb = report.de_fallbacks(rows, budget=10)
+    fb = report_de.de_fallbacks(rows, budget=10)
     assert fb == {'t': {'dpo': {250: ['over']}, 'rloo': {250: ['flat']}}}
 
 
@@ -172,17 +175,18 @@ def test_the_rm_is_read_at_the_step_it_kept_and_dpo_at_its_end(tmp_path, monkeyp
           {'step': 150, 'val_pref_loglik': -0.80, 'val_pref_acc': 0.60}]
     for name in ('seed1_sentiment_rm_n500', 'seed1_sentiment_dpo_n500', 'seed1_sentiment_rloo_n500'):
         (logs / f'{name}.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in ev))
-    monkeypatch.setattr(report, 'RES', str(tmp_path))
-    assert report.de_rm_acc() == {('sentiment', 'rm', 500): {1: (0.52, 50)}, ('sentiment', 'dpo', 500): {1: (0.60, 150)}}
+    monkeypatch.setattr(report_common, 'RES', str(tmp_path))
+    assert report_de.de_rm_acc() == {('sentiment', 'rm', 500): {1: (0.52, 50)},
+                                     ('sentiment', 'dpo', 500): {1: (0.60, 150)}}
 
 
 def test_h5_best_of_n_reads_each_rerankers_picks_on_the_same_samples(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    monkeypatch.setattr(report_common, 'RES', str(tmp_path))
     rows = [{'task': 'sentiment', 'seed': s, 'split': 'test', 'method': 'best_of_n', 'rm': f'out/x/{rk}', 'best_of': n,
              'gold_reward': g + 0.01 * s} for s in (1, 2) for rk, n, g in
             (('rm_n4000', 1, 0.0), ('rm_n4000', 64, 0.4), ('dpo_n4000', 1, 0.0), ('dpo_n4000', 64, 0.2),
              ('rm_n8000', 64, 0.9))]  # a reranker the table does not show
-    md = report.h5_best_of_n(rows + [dict(rows[1], split='val', gold_reward=5.0)], shown=(1, 64))
+    md = report_hypotheses.h5_best_of_n(rows + [dict(rows[1], split='val', gold_reward=5.0)], shown=(1, 64))
     assert '| sentiment | RM, 4000 pairs | +0.015 ± 0.007 | +0.415 ± 0.007 |' in md
     assert "| sentiment | DPO's implicit reward, 4000 pairs | +0.015 ± 0.007 | +0.215 ± 0.007 |" in md
     assert '| sentiment | RM, 500 pairs | - | - |' in md and '0.9' not in md
@@ -266,7 +270,7 @@ def test_the_multiplier_reads_a_curve_up_to_16000_pairs():
     ns = DE2.NS['sentiment']
     dpo = {n: {1: 0.1 * math.log2(n / 250)} for n in ns}  # 0 at 250, 0.6 at 16000
     rloo = {n: {1: 0.55} for n in ns}
-    m, sign = report.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 1000)
+    m, sign = report_de.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 1000)
     assert sign == '' and m == pytest.approx(2 ** 5.5 * 250 / 1000)  # DPO reaches 0.55 at 250 * 2^5.5 pairs
     assert 8000 / 1000 < m < 16000 / 1000
 
@@ -280,7 +284,7 @@ def test_v2_counts_runs_short_of_snapshots_and_sft_picks():
             *[row(run='rloo_b0.1_n250', split='val', method='rloo', kl=k, step=i, path=f'r{k}') for i, k in enumerate((1.0, 2.0, 3.0))],
             row(run='dpo_n250_kl10', split='test', method='dpo', setting='n250_kl10', path='sft'),
             row(run='dpo_n250_kl20', split='test', method='dpo', setting='n250_kl20', path='s12.0')]
-    assert report.de2_checks(rows) == {10: (2, 1, 1, 1), 20: (2, 0, 0, 1)}
+    assert report_de2.de2_checks(rows) == {10: (2, 1, 1, 1), 20: (2, 0, 0, 1)}
 
 
 def test_v2_sets_a_block_aside_and_keeps_its_cpu_time(tmp_path):
@@ -337,10 +341,11 @@ def test_v2_trains_a_run_short_of_snapshots_again_densely(tmp_path):
     write('rloo_b0.1_n250_dense', [0.3, 0.7, 1.2, 1.6, 1.9, 2.1, 4.0, 6.5, 9.9, 11.0, 13.2], start=5, every=1)
     assert DE2.chosen('overlap', 1, 'rloo', 250, 10, res=str(tmp_path))['path'] == 'rloo_b0.1_n250_dense/step_13.pt'
     rows = [json.loads(line) for f in sorted(tmp_path.glob('*_val.jsonl')) for line in open(f)]
-    assert report.de2_checks(rows)[10][:2] == (3, 1)  # a rerun counts as its run; rloo_b0.1_n1000 (none yet) is short
-    assert report.de2_dense(rows) == (1, 1)  # steps 5 and 10 of the rerun are the run's
+    # a rerun counts as its run; rloo_b0.1_n1000 (none yet) is short
+    assert report_de2.de2_checks(rows)[10][:2] == (3, 1)
+    assert report_de2.de2_dense(rows) == (1, 1)  # steps 5 and 10 of the rerun are the run's
     next(r for r in rows if r['run'] == 'rloo_b0.1_n250_dense' and r['step'] == 10)['kl'] = 2.2
-    assert report.de2_dense(rows) == (1, 0)
+    assert report_de2.de2_dense(rows) == (1, 0)
 
 
 def test_v2_reading_applies_the_papers_pattern_rule(monkeypatch):
@@ -350,23 +355,23 @@ def test_v2_reading_applies_the_papers_pattern_rule(monkeypatch):
     cis = {'sentiment': [(1.5, 3), (0.2, 2.5), (2, math.inf), (1.1, 4), (0.1, 0.5)],  # above 1 at 3 of 5
            'short': [(0.5, 2), (0.9, 1.2), (2, 3)], 'overlap': [(0, 1.5), (0.8, 1.1), (0.2, 0.5)]}
     seeds = [1337, 1, 2]
-    monkeypatch.setattr(report, 'de2_points', lambda rows, budget: None)
-    monkeypatch.setattr(report, 'de_table', lambda points, task, pairs: {
+    monkeypatch.setattr(report_de2, 'de2_points', lambda rows, budget: None)
+    monkeypatch.setattr(report_de2, 'de_table', lambda points, task, pairs: {
         f'rloo/dpo@{n}': {'ci': ci, 'seeds': seeds, 'multiplier': 1.0, 'sign': ''}
         for n, ci in zip(DE2.NS[task], cis[task])})
-    text = report.de2_reading_md([])
+    text = report_de2.de2_reading_md([])
     assert text.count("The paper's pattern appears at this budget.") == len(DE2.BUDGETS)
     assert f"sentiment: above 1 at N = {DE2.NS['sentiment'][0]}, {DE2.NS['sentiment'][2]}, {DE2.NS['sentiment'][3]}" in text
     cis['sentiment'][0] = (0.9, 3)  # now above 1 at 2 of 5 only
-    assert "The paper's pattern does not appear at this budget." in report.de2_reading_md([])
+    assert "The paper's pattern does not appear at this budget." in report_de2.de2_reading_md([])
     seeds.pop()
-    assert report.de2_reading_md([]).startswith('The reading waits')
+    assert report_de2.de2_reading_md([]).startswith('The reading waits')
 
 
 def test_v2_changes_table_measures_what_each_change_did(tmp_path, monkeypatch):
     """The changes table's measured column: picks from the second beta, dense reruns and their reproduction, runs
     short of snapshots, counted from the records (kills a column that does not read them)."""
-    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    monkeypatch.setattr(report_common, 'RES', str(tmp_path))
     row = lambda **kw: {'task': 'sentiment', 'seed': 1, 'best_of': None, 'path': None, **kw}  # noqa: E731
     rows = [row(run='bon', split='val', method='best_of_n', best_of=1, kl=0.0, path='sft'),
             *[row(run='dpo_b0.03_n250', split='val', method='dpo', kl=k, step=i, gold_reward=0.1 * i)
@@ -377,8 +382,8 @@ def test_v2_changes_table_measures_what_each_change_did(tmp_path, monkeypatch):
                 gold_reward=0.2),
             row(run='rloo_n250_kl10', split='test', method='rloo', setting='n250_kl10', path='x/rloo_b0.1_n250/step_5.pt',
                 gold_reward=0.3)]
-    md = report.de2_changes_md(rows, {})
+    md = report_de2.de2_changes_md(rows, {})
     assert 'from a beta-0.03 run: 1 of 2 |' in md and '| 1 runs trained again; 1 match their first run' in md
     assert 'runs with < 3 val snapshots inside 10 nats: 0 of 1, test picks that are SFT: 0 of 2' in md
     rows[4] = {**rows[4], 'gold_reward': 0.5}  # the rerun no longer reproduces its run
-    assert '| 1 runs trained again; 0 match' in report.de2_changes_md(rows, {})
+    assert '| 1 runs trained again; 0 match' in report_de2.de2_changes_md(rows, {})

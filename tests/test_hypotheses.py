@@ -87,18 +87,20 @@ def test_off_policy_pairs_hold_the_human_continuation_and_the_same_samples(tmp_p
 def test_the_verdict_rule_calls_a_gap_only_when_every_seed_agrees_and_the_mean_beats_the_spread():
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
-    import report
-    assert report.pattern([0.1, 0.2, 0.3]) == 'gap'
-    assert report.pattern([-0.3, -0.2, -0.25]) == 'reverse gap'
-    assert report.pattern([0.1, -0.1, 0.3]) == 'level'  # the seeds disagree in sign
-    assert report.pattern([0.01, 0.5, 0.02]) == 'level'  # one sign, but the mean (0.18) is inside the sd (0.28)
+    import report_common
+    assert report_common.pattern([0.1, 0.2, 0.3]) == 'gap'
+    assert report_common.pattern([-0.3, -0.2, -0.25]) == 'reverse gap'
+    assert report_common.pattern([0.1, -0.1, 0.3]) == 'level'  # the seeds disagree in sign
+    assert report_common.pattern([0.01, 0.5, 0.02]) == 'level'  # one sign, but the mean (0.18) is inside the sd (0.28)
 
 
 def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_difference_of_differences(tmp_path):
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
     import frontier
-    import report
+    import report_common
+    import report_hypotheses
+    import report_verdicts
     js = tmp_path / 'eval.json'
     pol = {'sft+bo1': {'stage': 'sft', 'best_of': 1, 'gold_reward': 0.1, 'kl': 0.0},
            'step_25': {'stage': 'rl', 'gold_reward': 0.4, 'kl': 3.0}, 'human': {'stage': 'human', 'gold_reward': 0.2}}
@@ -107,23 +109,24 @@ def test_the_wide_policys_runs_read_as_their_own_sweep_and_the_growth_is_a_diffe
     js.write_text(json.dumps({'policies': {k: v for k, v in pol.items() if k != 'sft+bo1'}}))
     rl = frontier.records(str(js), 'sentiment', 1, 'wide_rloo_small_b0.1', 'val')
     assert [r['method'] for r in bon] == ['best_of_n', 'human'] and rl[0]['method'] == 'wide_rloo_small'
-    wide = report.wide_rows(bon + rl + [{**rl[0], 'run': 'rloo_b0.1', 'method': 'rloo'}])  # an SFT-sized run: dropped
+    sized = {**rl[0], 'run': 'rloo_b0.1', 'method': 'rloo'}  # an SFT-sized run: dropped
+    wide = report_hypotheses.wide_rows(bon + rl + [sized])
     assert [(r['run'], r['method']) for r in wide] == [('bon', 'best_of_n'), ('bon', 'human'),
                                                         ('rloo_small_b0.1', 'rloo_small'), ('rloo_small_b0.1', 'human')]
-    assert report.sft_row(wide)['gold_reward'] == 0.1  # the wide SFT is the wide runs' KL-0 candidate
+    assert report_common.sft_row(wide)['gold_reward'] == 0.1  # the wide SFT is the wide runs' KL-0 candidate
     # a second learning rate is the same method's candidate: the val choice within the budget picks the rate
     fast = [{**r, 'run': 'wide_rloo_small_lr0.0003_b0.1', 'method': 'wide_rloo_small_lr0.0003', 'name': 'fast',
              'gold_reward': g, 'kl': k} for r, g, k in ((rl[0], 0.5, 4.0), ({**rl[0], 'split': 'test'}, 0.45, 4.1))]
-    both = report.wide_rows(bon + rl + [{**rl[0], 'split': 'test'}] + fast)
+    both = report_hypotheses.wide_rows(bon + rl + [{**rl[0], 'split': 'test'}] + fast)
     assert {r['method'] for r in both if 'lr' in r['run']} == {'rloo_small'}
-    assert report.choose(both, 'sentiment', 1, 'rloo_small', 10)['run'] == 'rloo_small_lr0.0003_b0.1'
-    assert report.choose(both, 'sentiment', 1, 'rloo_small', 3.5)['run'] == 'rloo_small_b0.1'
+    assert report_common.choose(both, 'sentiment', 1, 'rloo_small', 10)['run'] == 'rloo_small_lr0.0003_b0.1'
+    assert report_common.choose(both, 'sentiment', 1, 'rloo_small', 3.5)['run'] == 'rloo_small_b0.1'
     # the verdict on growth: per seed, (RLOO - DPO) on the wide policy minus (RLOO - DPO) on the SFT-sized one
     summ = lambda rloo, dpo, other=(): {'sentiment': {m: {10: {s: {'gold_reward': g} for s, g in zip((1337, 1, 2), v)}}
                                                       for m, v in (('rloo_small', rloo), ('dpo', dpo),
                                                                    ('dpo_dense', other), ('dpo_own', other))}}
-    table = report.verdict_md({'size': summ((0.3, 0.4, 0.5), (0.2, 0.2, 0.2), (0.3, 0.3, 0.3)),
-                               'size_wide': summ((0.6, 0.7, 0.5), (0.3, 0.2, 0.1), (0.6, 0.7, 0.5))})
+    table = report_verdicts.verdict_md({'size': summ((0.3, 0.4, 0.5), (0.2, 0.2, 0.2), (0.3, 0.3, 0.3)),
+                                        'size_wide': summ((0.6, 0.7, 0.5), (0.3, 0.2, 0.1), (0.6, 0.7, 0.5))})
     row = next(line for line in table.splitlines() if 'twice as wide' in line)
     assert '+0.200 ± 0.100 (3/3 > 0) | gap | agrees' in row  # growths 0.2, 0.3, 0.1
     row = next(line for line in table.splitlines() if 'DPO seen as often' in line)  # the SFT-sized DPO's dense run
@@ -169,13 +172,15 @@ def test_size_reads_only_its_own_machine(tmp_path, monkeypatch):
     DPO at its last snapshot against the same command's DPO from H1 to its end."""
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
-    import report
-    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    import report_common
+    import report_frontier
+    import report_hypotheses
+    monkeypatch.setattr(report_common, 'RES', str(tmp_path))
     for sweep, acc in (('frontier', 0.6), ('hypotheses', 0.5)):
         (tmp_path / sweep / 'logs').mkdir(parents=True)
         (tmp_path / sweep / 'logs' / 'seed1_sentiment_dpo_b0.1.jsonl').write_text(json.dumps({'val_pref_acc': acc}) + '\n')
-    assert report.verifier_acc() == {('sentiment', 'dpo_b0.1'): {1: 0.6}}
-    assert report.verifier_acc('hypotheses') == {('sentiment', 'dpo_b0.1'): {1: 0.5}}
+    assert report_frontier.verifier_acc() == {('sentiment', 'dpo_b0.1'): {1: 0.6}}
+    assert report_frontier.verifier_acc('hypotheses') == {('sentiment', 'dpo_b0.1'): {1: 0.5}}
     row = {'task': 'sentiment', 'seed': 1, 'split': 'test'}
     (tmp_path / 'frontier' / 'sentiment_seed1_dpo_b0.1_test.jsonl').write_text(''.join(json.dumps({**row, **r}) + '\n' for r in (
         {'run': 'dpo_b0.1', 'name': 'human_reference', 'step': None, 'gold_reward': 0.03, 'kl': None},
@@ -186,12 +191,12 @@ def test_size_reads_only_its_own_machine(tmp_path, monkeypatch):
                                                  'gold_reward': 0.33, 'kl': 14.0},
                                                 {'run': 'rloo_local_long_b0.1', 'name': 'rloo_local_long_b0.1/step_50',
                                                  'step': 50, 'gold_reward': 0.1, 'kl': 5.0})))
-    assert report.machine_drift() == {1: ((0.45, 13.0), (0.33, 14.0))}
-    md = report.size_md({}, [])
+    assert report_hypotheses.machine_drift() == {1: ((0.45, 13.0), (0.33, 14.0))}
+    md = report_hypotheses.size_md({}, [])
     assert 'ends at test gold +0.330 (KL 14.0)' in md and "frontier's +0.450 (KL 13.0)" in md and '-0.120' in md
     assert 'is running: seeds with every run scored on test so far: SFT-sized 0, wide 0 of 3.' in md
     (tmp_path / 'size' / 'stale').mkdir(parents=True)
-    assert 'being redone whole on one machine' in report.size_md({}, [])
+    assert 'being redone whole on one machine' in report_hypotheses.size_md({}, [])
 
 
 def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
@@ -199,17 +204,19 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
     as chosen on val, and the growth rows (kills a reading that counts the wrong rate or pairs the wrong runs)."""
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
-    import report
-    monkeypatch.setattr(report, 'RES', str(tmp_path))
+    import report_common
+    import report_hypotheses
+    monkeypatch.setattr(report_common, 'RES', str(tmp_path))
     (tmp_path / 'size').mkdir()
     def scored(run, seeds):
         (tmp_path / 'size' / f'sentiment_{run}_test.jsonl').write_text(''.join(json.dumps(
             {'task': 'sentiment', 'seed': s, 'split': 'test', 'run': run}) + '\n' for s in seeds))
     for run in ('dpo_b0.1', 'wide_dpo_b0.1'):
-        scored(run, report.SEEDS)
-    scored('wide_rloo_b0.1', report.SEEDS[:1])  # a seed without all of its block's runs is not in yet
-    summ = lambda picks: {'sentiment': {m: {b: {s: {'gold_reward': g, 'run': run} for s, (g, run) in zip(report.SEEDS, v)}
-                                            for b in (10, 30)} for m, v in picks.items()}}  # noqa: E731
+        scored(run, report_common.SEEDS)
+    scored('wide_rloo_b0.1', report_common.SEEDS[:1])  # a seed without all of its block's runs is not in yet
+    summ = lambda picks: {'sentiment': {m: {b: {s: {'gold_reward': g, 'run': run}  # noqa: E731
+                                                for s, (g, run) in zip(report_common.SEEDS, v)}
+                                            for b in (10, 30)} for m, v in picks.items()}}
     one = lambda gs, run='x': [(g, run) for g in gs]  # noqa: E731
     summaries = {'h2': summ({'rloo': one((0.6, 0.6, 0.6)), 'dpo': one((0.2, 0.3, 0.4))}),
                  'size': summ({'rloo': one((0.4, 0.4, 0.4)), 'dpo': one((0.3, 0.3, 0.3))}),
@@ -218,9 +225,9 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
     vrows = [dict(source='growth', what='(RLOO on the scratch RM - DPO): wide - SFT-sized', d=[0.1, 0.2, 0.3], got='gap',
                   dm=[], got_m=None, parts=[[0.4, 0.5, 0.6], [0.3, 0.3, 0.3], [], []]),
              dict(source='size', what='not a growth row', d=[1.0, 1.0, 1.0], got='gap', dm=[], got_m=None)]
-    assert 'SFT-sized 3, wide 1 of 3.' in report.size_md(summaries, vrows)
-    scored('wide_rloo_b0.1', report.SEEDS)
-    md = report.size_md(summaries, vrows)
+    assert 'SFT-sized 3, wide 1 of 3.' in report_hypotheses.size_md(summaries, vrows)
+    scored('wide_rloo_b0.1', report_common.SEEDS)
+    md = report_hypotheses.size_md(summaries, vrows)
     assert ("the same commands rerun here: within 10 nats +0.100 ± 0.000 (3/3 > 0) against the frontier's +0.300 ± "
             "0.100 (3/3 > 0); within 30 nats") in md
     assert "DPO: the frontier's 3e-4 on 2 of 3 seeds" in md and "scratch RM: the frontier's 3e-4 on 0 of 3 seeds" in md
@@ -231,13 +238,13 @@ def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):
     vrows[0].update(got='level', dm=[-0.1, -0.2, -0.1], got_m='reverse gap',
                     parts=[[0.4, -0.1, 0.6], [0.3, 0.3, 0.3], [0.1, 0.1, 0.2], [0.2, 0.3, 0.3]])
     assert ('does not lead DPO on the wide policy, and its lead does not grow with the policy; at matched KL it shrinks.'
-            in report.size_md(summaries, vrows))
+            in report_hypotheses.size_md(summaries, vrows))
 
 
 def test_matched_kl_reads_the_other_run_at_the_picks_kl():
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
-    import report
+    import report_verdicts
 
     def row(run, method, step, kl, gold, best_of=None):
         return {'task': 't', 'seed': 1, 'split': 'test', 'run': run, 'method': method, 'step': step, 'kl': kl,
@@ -245,17 +252,18 @@ def test_matched_kl_reads_the_other_run_at_the_picks_kl():
     sft = row('bon', 'best_of_n', None, 0.0, 0.1, best_of=1)
     dpo = [row('dpo_b0.1', 'dpo', 20, 8.0, 0.5), row('dpo_b0.1', 'dpo', 40, 12.0, 0.9),
            row('dpo_b0.1', 'human', None, None, 0.3)]  # the human row of the run is not a point of its curve
-    assert report.gold_at_kl(dpo[:2], sft, 4.0) == pytest.approx(0.3)  # halfway from SFT to the first snapshot
-    assert report.gold_at_kl(dpo[:2], sft, 10.0) == pytest.approx(0.7)
-    assert report.gold_at_kl(dpo[:2], sft, 0.0) == 0.1 and report.gold_at_kl(dpo[:2], sft, 13.0) is None
+    assert report_verdicts.gold_at_kl(dpo[:2], sft, 4.0) == pytest.approx(0.3)  # halfway from SFT to the first snapshot
+    assert report_verdicts.gold_at_kl(dpo[:2], sft, 10.0) == pytest.approx(0.7)
+    assert report_verdicts.gold_at_kl(dpo[:2], sft, 0.0) == 0.1
+    assert report_verdicts.gold_at_kl(dpo[:2], sft, 13.0) is None
     summ = {'t': {'rloo': {10: {1: {'run': 'rloo_b0.1', 'gold_reward': 0.8, 'kl': 10.0}}},
                   'dpo': {10: {1: {'run': 'dpo_b0.1', 'gold_reward': 0.5, 'kl': 8.0}}}}}
-    assert report.matched(summ, [sft] + dpo, 't', 'rloo', 'dpo', 10) == {1: pytest.approx(0.1)}  # not 0.3
+    assert report_verdicts.matched(summ, [sft] + dpo, 't', 'rloo', 'dpo', 10) == {1: pytest.approx(0.1)}  # not 0.3
     # DPO chose SFT: its only run is read; with two runs and no pick among them there is nothing to read
     summ['t']['dpo'][10][1] = {'run': 'bon', 'gold_reward': 0.1, 'kl': 0.0}
-    assert report.matched(summ, [sft] + dpo, 't', 'rloo', 'dpo', 10) == {1: pytest.approx(0.1)}
+    assert report_verdicts.matched(summ, [sft] + dpo, 't', 'rloo', 'dpo', 10) == {1: pytest.approx(0.1)}
     other = [dict(r, run='dpo_b0.03') for r in dpo]
-    assert report.matched(summ, [sft] + dpo + other, 't', 'rloo', 'dpo', 10) == {}
+    assert report_verdicts.matched(summ, [sft] + dpo + other, 't', 'rloo', 'dpo', 10) == {}
 
 
 def test_h1_to_its_end_runs_long_and_is_scored_against_the_dpo_policy_itself():
@@ -281,7 +289,7 @@ def test_h1_to_its_end_reads_kl_to_dpo_from_one_record_and_the_gold_gap_on_the_s
     records, or a gap taken at the first snapshot)."""
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
-    import report
+    import report_hypotheses
     rows = []
     for seed, gap in ((1337, 0.02), (1, -0.01), (2, 0.0)):
         for ref, kls in (('', (5.0, 12.0, 13.0)), ('_vs_dpo', (9.0, 2.0, 0.5))):
@@ -290,11 +298,11 @@ def test_h1_to_its_end_reads_kl_to_dpo_from_one_record_and_the_gold_gap_on_the_s
                          'gold_reward': 0.44})
             rows += [{'seed': seed, 'run': run, 'name': f'rloo_local_long_b0.1/step_{st}', 'step': st, 'kl': k,
                       'gold_reward': 0.44 + g} for st, k, g in zip((50, 200, 1000), kls, (-0.3, -0.1, gap))]
-    d = report.h1_end(rows)
+    d = report_hypotheses.h1_end(rows)
     assert d[1337]['dpo'] == (13.4, 0.44)
     assert [x[:3] for x in d[1337]['steps']] == [(50, 9.0, 5.0), (200, 2.0, 12.0), (1000, 0.5, 13.0)]
     assert [round(v['steps'][-1][3], 6) for v in d.values()] == [0.02, -0.01, 0.0]
-    assert report.h1_end(rows[:4 * 3]) == {1337: d[1337]}  # a seed with one record of the two is left out
+    assert report_hypotheses.h1_end(rows[:4 * 3]) == {1337: d[1337]}  # a seed with one record of the two is left out
 
 
 def test_sweeps_on_the_frontier_never_write_into_its_records():
