@@ -22,7 +22,7 @@ import json
 import os
 
 import report_common as C
-from report_common import TASKS, diffs_md, fill, fill_markers, load, markdown, plot, summarise, write_atomic
+from report_common import METHODS, TASKS, diffs_md, fill, fill_markers, load, markdown, plot, summarise, write_atomic
 from report_common import choose  # noqa: F401  (tests/test_frontier.py reads report.choose)
 from report_costs import costs_md, performance_md, study_costs_md
 from report_data_efficiency import de_diagnosis_md, de_markdown, de_plot, de_points, de_table
@@ -30,7 +30,8 @@ from report_data_efficiency_v2 import de2_md, de2_summary
 from report_facts import de2_facts, de_facts, demo_md, facts, h5_demo_md, other_facts, theory_facts, theory_md
 from report_frontier import ablations_md, examples_md, labels_md, verifier_md, words_md
 from report_hypotheses import HYPOTHESES, h1_end_md, h2_md, h5_best_of_n, hypothesis_md, size_md, wide_rows
-from report_verdicts import budget_edge_md, headline_md, verdict_md, verdict_rows
+from report_verdicts import AXIS, budget_edge_md, headline_md, verdict_axis_md, verdict_md, verdict_rows
+import report_axis
 
 TEMPLATE = os.path.join(C.ROOT, 'experiments', 'report_template.md')
 REPORT = os.path.join(C.ROOT, 'REPORT.md')
@@ -67,7 +68,9 @@ def main():
     sources = {'frontier': rows, 'h2': [r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')]}
     summaries = {'frontier': summ, 'h2': summarise(sources['h2'], ('rloo', 'dpo'))}
     of = {'size': [r for r in size if not r['run'].startswith('wide_')], 'size_wide': wide_rows(size)}
+    methods_of = {'frontier': METHODS, 'h2': ('rloo', 'dpo')}
     for key, file, runs, methods, paper, pairs in HYPOTHESES:
+        methods_of[key] = methods
         h = sources[key] = [r for r in of.get(key, hyp) if r['run'] in runs]
         summaries[key] = summarise(h, methods)
         blocks[key] = hypothesis_md(h, summaries[key], key, file, methods, paper, pairs)
@@ -81,6 +84,10 @@ def main():
     blocks['size_reading'] = size_md(summaries, vrows)
     blocks['verdicts'] = verdict_md(summaries, sources, rows=vrows)
     blocks['budget_edge'] = budget_edge_md(rows, summaries['de2']).strip()
+    axis = {key: summarise(sources[key], methods, AXIS) for key, methods in methods_of.items()}
+    blocks['verdicts_axis'] = verdict_axis_md({**axis, 'de2': summaries['de2']}, sources)
+    blocks['axis'] = report_axis.axis_md(report_axis.load()).strip()
+    blocks['short_words'] = report_axis.short_md(rows).strip()
     blocks['ablations'] = ablations_md(rows)
     blocks['performance'] = performance_md()
 

@@ -61,12 +61,12 @@ def seeds_of(rows, task):
     return sorted({r['seed'] for r in rows if r['task'] == task and r['split'] == 'test'}, key=SEEDS.index)
 
 
-def summarise(rows, methods=METHODS):
+def summarise(rows, methods=METHODS, budgets=BUDGETS):
     out = {}
     for task in TASKS:
         seeds = seeds_of(rows, task)
         for method in methods:
-            for b in BUDGETS:
+            for b in budgets:
                 picks = {s: choose(rows, task, s, method, b) for s in seeds}
                 picks = {s: p for s, p in picks.items() if p is not None}
                 if picks:

@@ -129,6 +129,29 @@ def verdict_md(summaries, sources=None, budget=10, rows=None):
     return '\n'.join(L)
 
 
+AXIS = (2, 4, 6, 8, 10, 12, 15, 20, 25, 30)  # experiments/frontier_v3.py's budgets
+SIGNS = {'gap': '+', 'reverse gap': '-', 'level': '=', None: '.'}
+
+
+def verdict_axis_md(summaries, sources):
+    """Each verdict row's pattern at every budget of the KL axis, from its existing records: '+' gap, '-' reverse
+    gap, '=' level, '.' where fewer than 3 seeds have a pick (the second pass has test picks at 10 and 20 nats only);
+    then the budgets where the pattern changes. The held-out accuracies (H5) and H1 run to its end read no budget."""
+    per = {b: verdict_rows(summaries, sources, b) for b in AXIS}
+    L = ['| | measured here | task | ' + ' | '.join(f'{b}' for b in AXIS) + ' | where the pattern changes |',
+         '|---|---|---|' + '---|' * len(AXIS) + '---|']
+    for i, v in enumerate(per[AXIS[0]]):
+        if v['source'] in ('h5', 'h1_end'):
+            L.append(f"| {v['h']} | {v['what']} | {v['task']} | " + ' | '.join('' for _ in AXIS) + ' | reads no budget |')
+            continue
+        got = [(b, per[b][i]['got']) for b in AXIS]
+        seen = [(b, g) for b, g in got if g is not None]
+        changes = [f'{g0} to {g1} between {b0} and {b1}' for (b0, g0), (b1, g1) in zip(seen, seen[1:]) if g0 != g1]
+        L.append(f"| {v['h']} | {v['what']} | {v['task']} | " + ' | '.join(SIGNS[g] for _, g in got) +
+                 f" | {'; '.join(changes) if changes else (f'{seen[0][1]} wherever read' if seen else '-')} |")
+    return '\n'.join(L)
+
+
 def matched_sentence(vrows):
     """What the matched-KL column changes, in words, from the verdict rows themselves."""
     changed = [v for v in vrows if v['got'] and v['got_m'] and v['got'] != v['got_m']]

@@ -142,3 +142,17 @@ def test_headline_says_where_the_budget_cuts_dpos_curve():
     assert '(both betas, 3 val snapshots per seed) have 1 of them inside it, the nearest past it at 10.5-10.6 nats' in md
     assert ('+0.033 ± 0.058 (1 of 3 seeds ahead) within 10 nats and +0.267 ± 0.058 (3 of 3 seeds ahead) within 20 nats.'
             in md)
+
+
+def test_verdict_axis_gives_each_rows_pattern_per_budget_and_where_it_changes(monkeypatch):
+    import report_verdicts as RV
+    got = {2: 'level', 4: 'level', 6: None, 8: 'gap', 10: 'gap', 12: 'reverse gap'}
+
+    def rows(summaries, sources, budget):
+        return [dict(h='H6', what='RLOO - DPO', task='sentiment', source='frontier', got=got.get(budget, 'reverse gap')),
+                dict(h='H5', what='accuracy', task='sentiment', source='h5', got='gap')]
+    monkeypatch.setattr(RV, 'verdict_rows', rows)
+    md = RV.verdict_axis_md({}, {}).splitlines()
+    assert md[2] == ('| H6 | RLOO - DPO | sentiment | = | = | . | + | + | - | - | - | - | - | level to gap between 4 and 8; '
+                     'gap to reverse gap between 10 and 12 |')
+    assert md[3].endswith('| reads no budget |')

@@ -15,12 +15,12 @@ def rec(seed, run, split, method, kl, gold, path, **kw):
             'gold_reward': gold, 'path': path, 'name': path, **kw}
 
 
-def block(seed, lift=0.0):
-    """One seed's records: SFT at 0.1; DPO's snapshots gain along KL up to 0.5 at 12 nats; RLOO's more (+lift);
-    on test every checkpoint scores its val gold - 0.01 (so a wrong lookup shows)."""
+def block(seed, lift=0.0, dlift=0.0):
+    """One seed's records: SFT at 0.1; DPO's snapshots gain along KL up to 0.5 at 12 nats (+dlift); RLOO's more
+    (+lift); on test every checkpoint scores its val gold - 0.01 (so a wrong lookup shows)."""
     rows = [rec(seed, 'bon', s, 'best_of_n', k, g - (s == 'test') * 0.01, 'sft', best_of=n)
             for s in ('val', 'test') for n, k, g in ((1, 0.0, 0.1), (4, 0.6, 0.2), (64, 3.2, 0.35))]
-    val = {'dpo': [(3.0, 0.2), (7.0, 0.4), (12.0, 0.5), (21.0, 0.45)],
+    val = {'dpo': [(3.0, 0.2 + dlift), (7.0, 0.4 + dlift), (12.0, 0.5 + dlift), (21.0, 0.45 + dlift)],
            'rloo': [(1.5, 0.15), (5.0, 0.3 + lift), (11.0, 0.55 + lift), (19.0, 0.7 + lift), (28.0, 0.75 + lift)]}
     for m, pts in val.items():
         rows += [rec(seed, f'{m}_b0.1', 'val', m, k, g, f'{m}/{i}') for i, (k, g) in enumerate(pts)]
@@ -47,15 +47,16 @@ def test_only_complete_blocks_are_read():
 
 
 def test_gap_per_budget_is_paired_by_seed_and_the_ceiling_is_the_largest_budget():
-    rows = block(1337, 0.0) + block(1, 0.1) + block(2, 0.2)
+    rows = block(1337, 0.0) + block(1, 0.1, 0.05) + block(2, 0.2, -0.05)
     summ = A.summary(rows)
-    g = A.gap(summ, 'sentiment', 'rloo', 'dpo', 12)  # rloo 0.55 + lift at 11 nats against dpo 0.5 at 12
-    assert g == pytest.approx({1337: 0.05, 1: 0.15, 2: 0.25})
+    g = A.gap(summ, 'sentiment', 'rloo', 'dpo', 12)  # rloo 0.55 + lift at 11 nats against dpo 0.5 + dlift at 12
+    assert g == pytest.approx({1337: 0.05, 1: 0.10, 2: 0.30})
     m, sd, lo, hi = A.interval(list(g.values()))
-    assert m == pytest.approx(0.15) and sd == pytest.approx(0.1) and lo == pytest.approx(0.15 - 4.303 * 0.1 / 3 ** 0.5)
+    assert m == pytest.approx(0.15) and sd == pytest.approx(0.0175 ** 0.5)
+    assert lo == pytest.approx(0.15 - 4.303 * 0.0175 ** 0.5 / 3 ** 0.5)
     assert A.gap(summ, 'sentiment', 'rloo', 'dpo', 2)[1] == pytest.approx(0.15 - 0.1)  # RLOO's 1.5-nat one vs SFT
     assert A.ceiling(summ, 'sentiment', 'rloo')[2] == pytest.approx((0.94, 28.1))
-    assert A.ceiling(summ, 'sentiment', 'dpo')[2] == pytest.approx((0.49, 12.1))
+    assert A.ceiling(summ, 'sentiment', 'dpo')[2] == pytest.approx((0.44, 12.1))
     # over the room: (rloo - dpo) / (the better one's gain over SFT's test gold, 0.09)
     assert A.room(summ, 'sentiment', 'rloo', 'dpo', 12)[1337] == pytest.approx(0.05 / (0.54 - 0.09))
 
