@@ -184,8 +184,8 @@ def performance_md():
     loads = [r[k] for r in res.values() for k in ('load_before', 'load_after') if k in r]
     v = meta['versions']
     gpu = ('GPU: see `results/gpu.md`.' if os.path.exists(os.path.join(C.RES, 'gpu.md')) else
-           'The GPU path (bf16 autocast, fused AdamW, `--compile`) is not yet measured: `bash bench/gpu_check.sh` '
-           '(written, not yet run on a GPU) will record it in `results/gpu.md`.')
+           "The GPU path (bf16 autocast, fused AdamW, `--compile`) has run sweep jobs (the data-efficiency row of the study costs) but "
+           'its speed and MFU are not yet measured: `bash bench/gpu_check.sh` will record them in `results/gpu.md`.')
     return '\n'.join(L) + (
         f"\n\nMedians over {meta['reps']} repetitions of {common} steps per side ({odd})" if odd else
         f"\n\nMedians over {meta['reps']} repetitions of {common} steps per side") + (
