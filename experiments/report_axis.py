@@ -259,3 +259,25 @@ def short_md(rows, beta='0.03'):
                      f"{said} | {words(last['dpo'])} ({last['dpo']['gold_reward']:+.2f}, {last['dpo']['kl']:.1f}) | "
                      f"{words(bo64)} |")
     return '\n'.join(lines) + '\n'
+
+
+HEADLINE = (6, 10, 15, 20)  # the budgets the front page shows; REPORT shows all of them
+
+
+def headline_md(summ):
+    """README's headline: per task, RLOO - DPO at a few budgets with the seeds ahead, each method's ceiling, and a
+    sentence per task from the pattern at every budget."""
+    L = ['| task (seeds) | ' + ' | '.join(f'RLOO - DPO within {b} nats' for b in HEADLINE) +
+         ' | ceiling: ' + ' | '.join(METHODS.values()) + ' |', '|---|' + '---|' * (len(HEADLINE) + len(METHODS))]
+    words = []
+    for t in summ:
+        cells = []
+        for b in HEADLINE:
+            d = list(gap(summ, t, 'rloo', 'dpo', b).values())
+            cells.append(f'{statistics.mean(d):+.3f} ± {statistics.stdev(d) if len(d) > 1 else 0:.3f} '
+                         f'({sum(x > 0 for x in d)}/{len(d)})')
+        ceil = [f'{statistics.mean(g for g, _ in c.values()):+.3f} at {statistics.mean(k for _, k in c.values()):.1f} nats'
+                for c in (ceiling(summ, t, m) for m in METHODS)]
+        L.append(f"| {t} ({len(summ[t]['sft'])}) | " + ' | '.join(cells + ceil) + ' |')
+        words.append(f"- **{t}**: {sentence({b: gap(summ, t, 'rloo', 'dpo', b) for b in V.BUDGETS})}.")
+    return '\n'.join(L) + '\n\n' + '\n'.join(words) + '\n'

@@ -103,3 +103,14 @@ def test_short_md_shows_what_rloo_converges_to_beside_dpo_and_best_of_64():
     assert [line.split(' | ')[0] for line in md[2:]] == ['| 1337', '| 1']  # the sweep's seed order
     assert '"l" +199 (+0.72, 18.7)' in md[2] and '`l l` 0.72' in md[2] and '"like" +73 (+0.37, 8.2)' in md[2]
     assert '"great" +199' in md[3] and md[3].endswith('"l" +18 |')
+
+
+def test_headline_gives_the_gap_at_a_few_budgets_the_ceilings_and_a_sentence():
+    summ = A.summary(block(1337, 0.0) + block(1, 0.1, 0.05) + block(2, 0.2, -0.05))
+    md = A.headline_md(summ).splitlines()
+    assert md[0].count('RLOO - DPO within') == len(A.HEADLINE) and md[2].startswith('| sentiment (3) |')
+    cells = md[2].split(' | ')
+    assert cells[2].endswith(' ± 0.132 (1/3)') and abs(float(cells[2].split()[0])) < 1e-9  # 10 nats: RLOO's 5-nat pick against DPO's 7: -0.10, -0.05, +0.15
+    assert cells[3] == '+0.150 ± 0.132 (3/3)'  # 15 nats: RLOO's 11 against DPO's 12: +0.05, +0.10, +0.30
+    assert cells[5:] == ['+0.490 at 12.1 nats', '+0.840 at 28.1 nats', '+0.340 at 3.2 nats |']
+    assert md[-1].startswith('- **sentiment**: ')
