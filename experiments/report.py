@@ -86,7 +86,9 @@ def main():
     blocks['budget_edge'] = budget_edge_md(rows, summaries['de2']).strip()
     axis = {key: summarise(sources[key], methods, AXIS) for key, methods in methods_of.items()}
     blocks['verdicts_axis'] = verdict_axis_md({**axis, 'de2': summaries['de2']}, sources)
-    blocks['axis'] = report_axis.axis_md(report_axis.load()).strip()
+    axis_rows = report_axis.load()
+    blocks['axis'] = report_axis.axis_md(axis_rows).strip()
+    blocks['own_words'] = '\n'.join(report_axis.own_words_md(axis_rows, budget=b) for b in (6, 20)).strip()
     blocks['short_words'] = report_axis.short_md(rows).strip()
     blocks['ablations'] = ablations_md(rows)
     blocks['performance'] = performance_md()

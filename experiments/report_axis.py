@@ -39,9 +39,8 @@ def load(res=RES):
 def complete(rows, task):
     """The seeds whose block is scored through: best-of-N on both splits and both methods' test picks."""
     have = {(r['seed'], r['run'], r['split']) for r in rows if r['task'] == task}
-    seeds = sorted({s for s, _, _ in have})
     need = [('bon', 'val'), ('bon', 'test'), ('dpo_picks', 'test'), ('rloo_picks', 'test')]
-    return [s for s in seeds if all((s, run, split) in have for run, split in need) and s in V.SEEDS[task]]
+    return [s for s in V.SEEDS[task] if all((s, run, split) in have for run, split in need)]  # in the sweep's order
 
 
 def picks(rows, task, seed, method):
@@ -281,3 +280,26 @@ def headline_md(summ):
         L.append(f"| {t} ({len(summ[t]['sft'])}) | " + ' | '.join(cells + ceil) + ' |')
         words.append(f"- **{t}**: {sentence({b: gap(summ, t, 'rloo', 'dpo', b) for b in V.BUDGETS})}.")
     return '\n'.join(L) + '\n\n' + '\n'.join(words) + '\n'
+
+
+def own_words_md(rows, task='sentiment', budget=10):
+    """What the policies write: for the first three test prompts (the records keep them), the completion of SFT and
+    of each method's val-chosen checkpoint within the budget, with its gold reward, on the first complete seed."""
+    seeds = complete(rows, task)
+    if not seeds:
+        return ''
+    seed = seeds[0]
+    sft = next(r for r in rows if r['task'] == task and r['seed'] == seed and r['run'] == 'bon' and
+               r['split'] == 'test' and r['best_of'] == 1)
+    cols = {'SFT': sft, **{METHODS[m]: picks(rows, task, seed, m)[budget] for m in METHODS}}
+
+    def cell(e):
+        text = e['completion'].replace('\\', '\\\\').replace('|', '\\|').replace('\n', ' ⏎ ').replace('\t', ' ')
+        return f"`{text.strip() or ' '}` ({e['gold']:+.2f})"
+    L = ['| prompt | ' + ' | '.join(f'{name} ({r["kl"]:.1f} nats)' for name, r in cols.items()) + ' |',
+         '|---|' + '---|' * len(cols)]
+    for i, e in enumerate(sft['examples'][:3]):
+        prompt = e['prompt'].replace('|', '\\|').replace('\n', ' ⏎ ')
+        L.append(f'| `{prompt}` | ' + ' | '.join(cell(r['examples'][i]) for r in cols.values()) + ' |')
+    return (f'{task}, seed {seed}, each checkpoint chosen on val within {budget} nats (its test KL in the header); '
+            'gold reward of each completion in brackets, ⏎ a line break:\n\n' + '\n'.join(L) + '\n')

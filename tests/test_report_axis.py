@@ -114,3 +114,17 @@ def test_headline_gives_the_gap_at_a_few_budgets_the_ceilings_and_a_sentence():
     assert cells[3] == '+0.150 ± 0.132 (3/3)'  # 15 nats: RLOO's 11 against DPO's 12: +0.05, +0.10, +0.30
     assert cells[5:] == ['+0.490 at 12.1 nats', '+0.840 at 28.1 nats', '+0.340 at 3.2 nats |']
     assert md[-1].startswith('- **sentiment**: ')
+
+
+def test_own_words_show_each_methods_pick_on_the_same_prompts():
+    rows = block(1337) + block(1)
+    for r in rows:
+        if r['split'] == 'test' and r['method'] != 'human':
+            r['examples'] = [{'prompt': f'p{i}', 'completion': f" {r['path']}|{i}\n", 'gold': r['gold_reward']}
+                             for i in range(3)]
+    md = A.own_words_md(rows, budget=10).splitlines()
+    assert md[0].startswith('sentiment, seed 1337,') and len(md) == 2 + 2 + 3
+    assert md[2].startswith('| prompt | SFT (0.0 nats) | DPO (offline) (7.1 nats) | RLOO (RM + RL) (5.1 nats) |')
+    # each cell is that pick's completion of the same prompt, escaped for a table
+    assert md[4] == ('| `p0` | `sft\\|0 ⏎` (+0.09) | `dpo/1\\|0 ⏎` (+0.39) | `rloo/1\\|0 ⏎` (+0.29) | '
+                     '`sft\\|0 ⏎` (+0.34) |')
