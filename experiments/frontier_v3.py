@@ -109,7 +109,9 @@ def block_jobs(task, seed):
                     (f'{o}/score_{run}_dense_val', [f'{o}/{run}_dense'], f"{score['val']} WINDOWS:{task}:{seed}:{run}",
                      (task, seed, f'{run}_dense', 'val', method, f'b{beta}'))]
             dense.append(f'{o}/score_{run}_dense_val')
-        out.append((f'{o}/score_{method}_picks_test', vals + dense + [f'{o}/score_bon_val'],
+        # the picks' checkpoints too: in a fresh clone (no out/) a block cut short retrains its runs (bitwise) first
+        trained = [f'{o}/{method}_b{b}{d}' for b in BETAS for d in ('', '_dense')]
+        out.append((f'{o}/score_{method}_picks_test', vals + dense + trained + [f'{o}/score_bon_val'],
                     f"{score['test']} PICKS:{task}:{seed}:{method}", (task, seed, f'{method}_picks', 'test', method, 'picks')))
     return out
 

@@ -42,10 +42,10 @@ def test_blocks_seeds_machine_and_test_scoring():
             assert f'{block}/machine' in deps or any(d.startswith(block) for d in deps), name
         if rec and rec[3] == 'test':  # test scores only what the val choice picks (and best-of-N's one scoring)
             assert 'PICKS:' in cmd or rec[2] == 'bon', name
-            if 'PICKS:' in cmd:  # after every val score of the method, dense ones included
-                method = rec[4]
-                assert {f'{name.rsplit("/", 1)[0]}/score_{method}_b{b}{d}_val' for b in V.BETAS
-                        for d in ('', '_dense')} <= set(deps)
+            if 'PICKS:' in cmd:  # after every val score of the method, dense ones included, and its checkpoints
+                method, block = rec[4], name.rsplit('/', 1)[0]
+                assert {f'{block}/score_{method}_b{b}{d}_val' for b in V.BETAS for d in ('', '_dense')} <= set(deps)
+                assert {f'{block}/{method}_b{b}{d}' for b in V.BETAS for d in ('', '_dense')} <= set(deps)
 
 
 # ---- the val choice at each budget
@@ -153,3 +153,19 @@ def test_machine_record_names_cpu_torch_and_threads(tmp_path):
 
 if __name__ == '__main__':
     pytest.main([__file__])
+
+
+def test_a_fresh_clone_retrains_a_cut_short_blocks_runs_before_scoring_its_picks(tmp_path, monkeypatch):
+    """No out/ (checkpoints are not committed): with every val record of a block but no test pick, the runner redoes
+    the runs whose snapshots the picks need, not their val scoring."""
+    monkeypatch.chdir(tmp_path)
+    res = str(tmp_path / 'res')
+    jobs = [j for j in V.jobs() if '/seed1337/sentiment/' in j[0] or j[0].endswith('seed1337/sft')]
+    for name, deps, cmd, rec in jobs:
+        if rec and rec[3] == 'val':
+            write(res, *rec[:4], [row(1.0, 0.1, 1)])
+    write(res, 'sentiment', 1337, 'bon', 'test', [])
+    needed = {name.rsplit('/', 1)[1] for name, *_ in F.still_needed(jobs, res)}
+    assert {'score_dpo_picks_test', 'score_rloo_picks_test'} <= needed
+    assert {f'{m}_b{b}' for m in ('dpo', 'rloo') for b in V.BETAS} <= needed
+    assert not any(n.endswith('_val') for n in needed)
