@@ -780,22 +780,37 @@ def method_of(name, r):
 
 
 def merged(paths):
-    """{name: row} over several score JSONs of one task and split (a checkpoint listed twice is the same)."""
+    """{name: row} over several score JSONs of one task, seed and split (a checkpoint listed twice is the same),
+    every gold reward and KL a number (the human reference has no KL)."""
     runs = [read_score_json(path) for path in paths]
-    tasks, splits = {d['task']['name'] for d in runs}, {d['split'] for d in runs}
-    if len(tasks) > 1 or len(splits) > 1:
-        raise ValueError(f"{' '.join(paths)}: mixes tasks {sorted(tasks)} or splits {sorted(splits)}")
-    return {name: r for d in runs for name, r in d['policies'].items()}, runs[0]['task'], splits.pop()
+    if len({(json.dumps(d['task'], sort_keys=True), d['split'], d.get('seed')) for d in runs}) > 1:
+        raise ValueError(f"{' '.join(paths)}: mixes tasks, splits or seeds (" +
+                         ', '.join(f"{d['task']['name']} {d['split']} seed {d.get('seed')}" for d in runs) + ')')
+    for path, d in zip(paths, runs):
+        for name, r in d['policies'].items():
+            numbers = (r.get('gold_reward'),) + (() if r['stage'] == 'human' else (r.get('kl'),))
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers):
+                raise ValueError(f"{path}: {name} has gold reward {r.get('gold_reward')} and KL {r.get('kl')}: "
+                                 "not numbers")
+    rows = {name: r for d in runs for name, r in d['policies'].items()}
+    return rows, runs[0]['task'], runs[0]['split'], runs[0].get('seed')
 
 
 def frontier(args):
     """Compare methods at matched KL, as the study does: for each budget B, a method's candidates are its
     checkpoints and SFT itself (KL 0, where every curve starts); the one with the best val gold reward among
     those with val KL <= B is chosen, and reported with its test numbers. Val chooses; test is only read."""
-    val, task, vs = merged(args.val)
-    test, _, ts = merged(args.test)
+    if not args.out.endswith('.png'):
+        raise ValueError(f"--out {args.out}: the figure is a PNG, name it *.png")
+    if not all(b > 0 for b in args.budgets):  # NaN too
+        raise ValueError(f"--budgets {' '.join(map(str, args.budgets))}: KL budgets are nats, > 0")
+    val, task, vs, v_seed = merged(args.val)
+    test, t_task, ts, t_seed = merged(args.test)
     if (vs, ts) != ('val', 'test'):
         raise ValueError(f"--val files are scored on {vs}, --test files on {ts}")
+    if (task, v_seed) != (t_task, t_seed):
+        raise ValueError(f"--val files are of task {task_str(task)}, seed {v_seed}; --test files of task "
+                         f"{task_str(t_task)}, seed {t_seed}")
     if set(val) != set(test):
         raise ValueError(f"val and test score different checkpoints: {sorted(set(val) ^ set(test))}")
     sft = [n for n, r in test.items() if r['stage'] == 'sft' and r['kl'] == 0]

@@ -1,6 +1,6 @@
 """
 The one file every stage shares: the GPT, sampling with a KV cache, per-token log-probs, the reward head,
-the preference losses, the tokenizer, the corpus and its prompts, checkpoints, and device set-up.
+PPO's value head, the preference losses, the tokenizer, the corpus and its prompts, checkpoints, and device set-up.
 A stage script imports this file, the standard library and third-party packages, never another stage.
 """
 import contextlib
@@ -106,13 +106,17 @@ class GPT(nn.Module):
     def forward(self, idx, cache=None, pos=0, keep=0):
         """Logits (B, T, vocab), or scores (B, T) for a reward model; `cache` is a list of (k, v), one per layer.
         keep > 0 applies the head to the last `keep` positions only (the vocabulary projection is the costly part)."""
+        x = self.hidden(idx, cache, pos, keep)
+        return self.score_head(x).squeeze(-1) if self.score_head is not None else self.lm_head(x)
+
+    def hidden(self, idx, cache=None, pos=0, keep=0):
+        """The last hidden state (B, T or keep, n_embd) that the heads read."""
         T = idx.size(1)
         assert pos + T <= self.cfg.block_size, f"sequence of {pos + T} tokens > block_size {self.cfg.block_size}"
         x = self.drop(self.wte(idx) + self.wpe(torch.arange(pos, pos + T, device=idx.device)))
         for i, block in enumerate(self.h):
             x = block(x, None if cache is None else cache[i], pos)
-        x = self.ln_f(x[:, -keep:] if keep else x)
-        return self.score_head(x).squeeze(-1) if self.score_head is not None else self.lm_head(x)
+        return self.ln_f(x[:, -keep:] if keep else x)
 
     def configure_optimizer(self, lr, weight_decay=0.1, betas=(0.9, 0.95)):
         # decay matrices only (not biases, LayerNorms); fused AdamW on CUDA
@@ -187,11 +191,37 @@ def completion_logprobs(model, prompts, completions, mask, temperature=1.0):
     """Per-token log pi(y_t | x, y_<t) of the completions, (B, C), 0 at padding. Logits at position t score
     token t+1, so the completion is scored by logits P-1 ... P+C-2. Sum over dim 1 for a sequence log-prob."""
     idx = torch.cat([prompts, completions], dim=1)
-    logits = model(idx[:, :-1], keep=completions.size(1)).float()
+    return token_logprobs(model(idx[:, :-1], keep=completions.size(1)), completions, mask, temperature)
+
+
+def token_logprobs(logits, completions, mask, temperature=1.0):
+    """The log-prob of each completion token under the logits that score it, (B, C, vocab) -> (B, C), 0 at padding."""
+    logits = logits.float()
     if temperature != 1.0:
         logits = logits / temperature
     logp = torch.gather(F.log_softmax(logits, dim=-1), 2, completions.unsqueeze(2)).squeeze(2)
     return logp * mask
+
+
+class PolicyValue(nn.Module):
+    """A policy with a value head, PPO's critic: a scalar head as a reward model's, on the policy's own trunk (as in
+    OpenAI's lm-human-preferences), read where the logits that score each completion token are read: V(x, y_<t).
+    The GPT inside stays a plain policy, so its state_dict loads wherever a policy does; the head is saved beside it."""
+    def __init__(self, policy):
+        super().__init__()
+        self.policy = policy
+        self.value_head = nn.Linear(policy.cfg.n_embd, 1)
+        nn.init.zeros_(self.value_head.weight)  # a new critic predicts 0 everywhere, whatever the trunk says
+        nn.init.zeros_(self.value_head.bias)
+
+    def forward(self, prompts, completions, mask, temperature=1.0):
+        """Per-token log-probs and values of the completions, (B, C) each, 0 at padding: one pass of the trunk."""
+        idx = torch.cat([prompts, completions], dim=1)
+        x = self.policy.hidden(idx[:, :-1], keep=completions.size(1))
+        return (token_logprobs(self.policy.lm_head(x), completions, mask, temperature),
+                self.value_head(x).squeeze(-1).float() * mask)
+
+    configure_optimizer = GPT.configure_optimizer  # the GPT's AdamW groups, over the head's parameters too
 
 
 def reward_scores(rm, prompts, completions, mask):
@@ -470,9 +500,6 @@ def begin_run(args, model, optimizer, stage, rank=0, world=1, **resolved):
     """A training run's out_dir: refuse to write over another run (rank 0), restore the model and optimiser on
     --resume (a finished run exits here), write the resolved flags to config.json (rank 0). Returns (the resumed
     checkpoint or None, config)."""
-    if args.early_snapshots and (not args.snapshots or min(args.early_snapshots) < 1):
-        raise ValueError(f"--early_snapshots {' '.join(map(str, args.early_snapshots))}: needs --snapshots and "
-                         "two numbers >= 1 (EVERY UNTIL)")
     if rank == 0:
         prepare_out_dir(args.out_dir, args.resume, args.overwrite)
     ck = None
@@ -583,6 +610,13 @@ def add_experiment_args(p):
                    help='with --snapshots, also keep one every EVERY steps up to step UNTIL (between eval points too): '
                         'early steps move the policy fastest')
     return g
+
+
+def check_experiment_args(args):
+    """The checks of add_experiment_args's flags, for a stage's parse_args (they need no file)."""
+    if args.early_snapshots and (not args.snapshots or min(args.early_snapshots) < 1):
+        raise ValueError(f"--early_snapshots {' '.join(map(str, args.early_snapshots))}: needs --snapshots and "
+                         "two numbers >= 1 (EVERY UNTIL)")
 
 
 def early_snapshot(args, step, save):

@@ -41,8 +41,10 @@ g = M.add_experiment_args(p)
 g.add_argument('--n_pairs', type=int, default=0, help='dpo: train on the first N pairs of the file (0 = all)')
 
 
-def main():
-    args = p.parse_args()
+def parse_args(argv=None):
+    """The flags with the defaults that depend on --loss filled in, and every check that needs no file (the
+    sweeps run this alone to check a command's flags before any job starts)."""
+    args = p.parse_args(argv)
     sft = args.loss == 'sft'
     args.out_dir = args.out_dir or f'out/{args.loss}'
     args.batch_size = args.batch_size or 32
@@ -51,6 +53,13 @@ def main():
         raise ValueError("--loss dpo needs --prefs and --ref")
     if args.beta <= 0:
         raise ValueError(f"--beta must be > 0, got {args.beta}")
+    M.check_experiment_args(args)
+    return args
+
+
+def main():
+    args = parse_args()
+    sft = args.loss == 'sft'
     rank, world, device = M.ddp_setup(M.get_device(args.device))
     M.seed_everything(args.seed)
 

@@ -39,12 +39,20 @@ g.add_argument('--keep_best', action='store_true',
                help='end with the snapshot of best held-out preference log-likelihood (early stopping; needs --snapshots)')
 
 
-def main():
-    args = p.parse_args()
+def parse_args(argv=None):
+    """The flags with the defaults that depend on --rm_type filled in, and every check that needs no file (the
+    sweeps run this alone to check a command's flags before any job starts)."""
+    args = p.parse_args(argv)
     args.out_dir = args.out_dir or 'out/rm'
     args.lr = args.lr or (1e-3 if args.rm_type == 'global' else 1e-4)
     if args.keep_best and not args.snapshots:
         raise ValueError("--keep_best chooses among the snapshots: add --snapshots")
+    M.check_experiment_args(args)
+    return args
+
+
+def main():
+    args = parse_args()
     rank, world, device = M.ddp_setup(M.get_device(args.device))
     M.seed_everything(args.seed)
 

@@ -16,6 +16,8 @@ trains the frontier's dpo_b0.1 command with '--beta 0.3' appended (argparse keep
 out/ablations/dpo_beta0.3/, scores its snapshots on val and test as the frontier does, and writes the records to
 results/ablations/dpo_beta0.3/ with the method 'dpo_beta0.3'. The SFT and labels it needs are the frontier's,
 rebuilt by the frontier's commands if out/ lacks them (their label statistics then go to the ablation's folder).
+The stage checks the flags before any job runs; a name is new (not one of the frontier's runs or methods, not an
+ablation already made) unless --resume continues that ablation, with the same flags.
 
 Resumable: a finished job leaves a DONE file and is skipped; a killed training run continues with --resume. In
 a fresh clone (no out/), a scoring job whose records are already in results/ is done, and a training run is
@@ -28,6 +30,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -90,21 +93,73 @@ def jobs():
 
 def ablation(run, flags, name, task, seed):
     """The frontier's run `run` of (task, seed) with `flags` appended to its command, trained into
-    out/ablations/NAME and scored on both splits exactly as the frontier's run is; its records carry method NAME."""
-    if not re.fullmatch(r'[A-Za-z0-9_.+-]+', name):
-        raise SystemExit(f'--name {name!r}: use letters, digits and _.+- only (it names a directory)')
+    out/ablations/NAME and scored on both splits exactly as the frontier's run is; its records carry method NAME.
+    Refuses, with one line, a name the frontier's records use, a seed or run the frontier lacks, and flags that the
+    stage's own parse_args refuses."""
+    if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_.]*', name) or '..' in name:
+        raise SystemExit(f'--name {name!r}: a letter, then letters, digits, _ and . (it names a folder and a method)')
+    if name in frontier_names():
+        raise SystemExit(f"--name {name}: the frontier's records already use that name; pick another")
+    if seed not in SEEDS:
+        raise SystemExit(f"--seed {seed}: not one of the frontier's seeds ({', '.join(map(str, SEEDS))})")
     t = f'{OUT}/seed{seed}/{task}'
     frontier = {n: (deps, cmd) for n, deps, cmd, rec in jobs() if rec is None or n.startswith(f'{t}/score_{run}_')}
-    if f'{t}/{run}' not in frontier or not frontier[f'{t}/{run}'][1].startswith('python train_'):
-        runs = sorted({n.split('/')[-1] for n in frontier if n.startswith(t) and 'score' not in n} - {'label', 'rm'})
-        raise SystemExit(f'--ablate {run}: not a training run of the frontier; one of {", ".join(runs)}')
+    runs = sorted({rec[2] for *_, rec in jobs() if rec and rec[:2] == (task, seed)} - {'bon'})
+    if run not in runs:  # a run the frontier trains and scores (not SFT, the labels, the RM or best-of-N)
+        raise SystemExit(f"--ablate {run}: not a training run of the frontier; one of {', '.join(runs)}")
+    try:
+        words = shlex.split(flags)
+    except ValueError as e:
+        raise SystemExit(f'--flags {flags!r}: {e}')
     deps, cmd = frontier[f'{t}/{run}']
+    cmd = f'{cmd} {shlex.join(words)}' if words else cmd
+    check_flags(cmd, flags)
     d = f'out/ablations/{name}/seed{seed}/{task}'
-    own = [(f'{d}/{name}', deps, f'{cmd} {flags}', None)]
+    own = [(f'{d}/{name}', deps, cmd, None)]
     for split in ('val', 'test'):
         score = frontier[f'{t}/score_{run}_{split}'][1].replace(f'SNAPSHOTS:{t}/{run}', f'SNAPSHOTS:{d}/{name}')
-        own.append((f'{d}/score_{split}', [f'{d}/{name}'], score, (task, seed, name, split, name, flags.strip())))
+        own.append((f'{d}/score_{split}', [f'{d}/{name}'], score, (task, seed, name, split, name, shlex.join(words))))
     return after_frontier(own, f'results/ablations/{name}')
+
+
+def frontier_names():
+    """Every name the frontier's jobs, runs and record methods go by: an ablation of one of these names would be
+    drawn and tabled as the frontier's own."""
+    names = {'best_of_n', 'human'}  # methods of records that no job is named after
+    for name, _, _, rec in jobs():
+        names.add(name.rsplit('/', 1)[1])
+        if rec:
+            names |= {rec[2], rec[2].rsplit('_', 1)[0]}  # the run, and the method records() reads from it
+    return names
+
+
+def check_flags(cmd, flags):
+    """A training command checked by its stage's own parse_args (its flags, then every check that needs no file),
+    in a process that writes nothing (not even bytecode): a bad flag or value is one line, before any job runs."""
+    argv = shlex.split(cmd)  # python train_X.py ...
+    code = (f'import sys; sys.argv[0] = {argv[1]!r}; import model as M, {argv[1][:-3]} as stage; '
+            'M.main_guard(lambda: stage.parse_args(sys.argv[1:]))')
+    r = subprocess.run([sys.executable, '-B', '-c', code, *argv[2:]], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, **JOB_ENV})
+    if r.returncode != 0:  # its last line says why: argparse's usage comes first, main_guard's line alone
+        why = r.stderr.strip().splitlines()[-1].removeprefix('error: ') if r.stderr.strip() else 'refused'
+        raise SystemExit(f'--flags {flags!r}: {why}')
+
+
+def check_name(name, setting, resume):
+    """An ablation's name is its own: a second ablation under it would mix two settings' records in one method.
+    --resume continues the one there, with the flags it was made with."""
+    made = [p for p in (f'results/ablations/{name}', f'out/ablations/{name}') if os.path.isdir(p)]
+    if made and not resume:
+        raise SystemExit(f'--name {name}: an ablation of that name exists ({made[0]}): pass --resume to continue it, '
+                         'or pick another name')
+    if resume and not made:
+        raise SystemExit(f'--resume: there is no ablation {name} to continue')
+    settings = {r['setting'] for path in glob.glob(f'results/ablations/{name}/*.jsonl') for line in open(path)
+                for r in [json.loads(line)] if r['method'] == name}
+    if settings - {setting}:
+        made_with = ' and '.join(map(repr, sorted(settings)))
+        raise SystemExit(f"--resume: ablation {name}'s records were made with --flags {made_with}, not {setting!r}")
 
 
 def after_frontier(own, res):
@@ -123,7 +178,12 @@ def after_frontier(own, res):
 
 
 # The runner below is shared with experiments/data_efficiency.py: a sweep is its job list (checkpoints go to
-# each job's own dir) and its results dir (records, training logs, timings).
+# each job's own dir) and its results dir (records, training logs, timings). A command is a plain argv line (no
+# shell: no user text reaches one); a placeholder in it (SNAPSHOTS:, and the sweeps' resolve() ones) is filled in
+# once the job's dependencies are done.
+JOB_ENV = {'OMP_NUM_THREADS': '1'}  # one thread per job: the jobs run side by side, one per core
+PLACEHOLDER = re.compile(r'(?:^| )([A-Z]+):')
+
 
 def record_path(res, task, seed, run, split, *method_setting):
     return f'{res}/{task}_seed{seed}_{run}_{split}.jsonl'
@@ -201,28 +261,17 @@ def run_job(name, cmd, rec, log, res, resolve=None):
     except ValueError as e:
         log(f'FAILED {name}: {e}')
         return False
-    if cmd == 'true':  # resolved to nothing to do (a dense rerun the band rule does not ask for): no records
-        rec = None
     rewrites = {p: p for p in re.findall(r'--json (\S+)', cmd) if p.startswith(res)}  # the label statistics
     if cmd.startswith('python train_'):  # the training log travels with the records (checkpoints do not)
         seed, rest = name.split('/seed', 1)[1].split('/', 1)
         rewrites[f"{res}/logs/seed{seed}_{rest.replace('/', '_')}.jsonl"] = f'{name}/log.jsonl'
     before = {p: open(p).read() for p in rewrites if os.path.exists(p)}
-    if cmd.startswith('python train_'):  # a killed run continues from its last checkpoint
-        cmd += f' --out_dir {name} ' + ('--resume' if os.path.exists(f'{name}/ckpt.pt') else '--overwrite')
-    if rec:
-        js = f'{name}/eval.json'
-        if 'SNAPSHOTS:' in cmd:  # every snapshot of the run, in step order
-            run_dir = cmd.split('SNAPSHOTS:')[1]
-            snaps = sorted((f for f in os.listdir(run_dir) if f.startswith('step_')), key=lambda f: int(f[5:-3]))
-            if not snaps:  # a run that kept none (data_efficiency_v2: a dense rerun not needed) has nothing to score
-                cmd, rec = 'true', None
-            cmd = cmd.replace(f'SNAPSHOTS:{run_dir}', ' '.join(f'{run_dir}/{f}' for f in snaps))
-        cmd += f' --json {js}' if rec else ''
+    cmd, rec = full_command(name, cmd, rec)
+    js = f'{name}/eval.json'
     t0 = time.time()
     with open(f'{name}/stdout.txt', 'w') as f:
-        r = subprocess.run(cmd, shell=True, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                           env={**os.environ, 'OMP_NUM_THREADS': '1'})
+        r = subprocess.run(shlex.split(cmd), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                           env={**os.environ, **JOB_ENV})
     if r.returncode != 0:
         log(f'FAILED ({r.returncode}) {name}: see {name}/stdout.txt')
         return False
@@ -253,35 +302,100 @@ def run_job(name, cmd, rec, log, res, resolve=None):
     return True
 
 
+def full_command(name, cmd, rec):
+    """A job's command as run_job runs it, once resolve() has filled in what its dependencies decide: a training
+    run gets its --out_dir (continuing a checkpoint there), a scoring job its run's snapshots and its --json.
+    Returns (command, rec): rec None where nothing is left to score."""
+    if cmd == 'true':  # resolved to nothing to do (a dense rerun the band rule does not ask for): no records
+        rec = None
+    if cmd.startswith('python train_'):  # a killed run continues from its last checkpoint
+        cmd += f' --out_dir {name} ' + ('--resume' if os.path.exists(f'{name}/ckpt.pt') else '--overwrite')
+    if rec and 'SNAPSHOTS:' in cmd:  # every snapshot of the run, in step order
+        run_dir = cmd.split('SNAPSHOTS:')[1]
+        snaps = sorted((f for f in os.listdir(run_dir) if f.startswith('step_')), key=lambda f: int(f[5:-3]))
+        if not snaps:  # a run that kept none (data_efficiency_v2: a dense rerun not needed) has nothing to score
+            cmd, rec = 'true', None
+        cmd = cmd.replace(f'SNAPSHOTS:{run_dir}', ' '.join(f'{run_dir}/{f}' for f in snaps))
+    return cmd + (f' --json {name}/eval.json' if rec else ''), rec
+
+
+def dry_lines(todo, all_jobs, res, resolve):
+    """--dry: each job's command as run_job would run it now, one shell line each with the job's name as a comment:
+    what a done job ran (its DONE file), or what is known now; a placeholder its dependencies decide is said so."""
+    env = ' '.join(f'{k}={v}' for k, v in JOB_ENV.items())
+    recs = {name: rec for name, _, _, rec in all_jobs}
+    for name, deps, cmd, rec in todo:
+        if os.path.exists(f'{name}/DONE'):
+            yield f'{env} {open(f"{name}/DONE").readline().strip()}  # {name}: done'
+        elif all(done(d, res, recs.get(d)) for d in deps) or not PLACEHOLDER.search(cmd):
+            try:
+                line, _ = full_command(name, resolve(cmd) if resolve else cmd, rec)
+            except (ValueError, OSError) as e:
+                yield f'# {name}: cannot run: {e}'
+                continue
+            yield f'{env} {line}  # {name}'
+        else:
+            yield f'{env} {cmd}  # {name}: {PLACEHOLDER.search(cmd)[1]}: resolved when its dependencies are done'
+
+
+def print_lines(lines):
+    """Print, and end quietly when the reader has gone (`--dry --all | head`)."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit would fail again
+        sys.exit(1)
+
+
+def stale_moves(res, files):
+    """(file, where set_aside moves it) for each file under res whose path (relative to res) starts with one of
+    `files`: the same path under <res>/stale/, numbered (.2, .3, ... before its extension) where an earlier
+    set-aside left a file of that name, so that both are kept."""
+    moves = []
+    for f in sorted(glob.glob(f'{res}/**', recursive=True)):
+        if '/stale/' in f or not os.path.isfile(f) or not any(os.path.relpath(f, res).startswith(p) for p in files):
+            continue
+        dest = f.replace(res, f'{res}/stale', 1)
+        base, ext = os.path.splitext(dest)
+        n = 1
+        while os.path.exists(dest):
+            n += 1
+            dest = f'{base}.{n}{ext}'
+        moves.append((f, dest))
+    return moves
+
+
 def set_aside(res, files, is_job):
     """Move the files under res whose path (relative to res) starts with one of `files`, and the timings.tsv lines
     of the jobs is_job(name) picks, to <res>/stale/: records made from checkpoints another machine trained, to be
     redone whole here (run_job stops a rerun that disagrees with them). report.timings still counts their CPU."""
-    moved = [f for f in glob.glob(f'{res}/**', recursive=True) if '/stale/' not in f and os.path.isfile(f)
-             and any(os.path.relpath(f, res).startswith(p) for p in files)]
-    for f in moved:
-        os.makedirs(os.path.dirname(f.replace(res, f'{res}/stale', 1)), exist_ok=True)
-        os.replace(f, f.replace(res, f'{res}/stale', 1))
+    moves = stale_moves(res, files)
+    for f, dest in moves:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.replace(f, dest)
     lines = open(f'{res}/timings.tsv').readlines()
     os.makedirs(f'{res}/stale', exist_ok=True)
     with open(f'{res}/stale/timings.tsv', 'a') as f:
         f.writelines(line for line in lines if is_job(line.split('\t')[0]))
     with open(f'{res}/timings.tsv', 'w') as f:  # the jobs are redone: their new times replace these
         f.writelines(line for line in lines if not is_job(line.split('\t')[0]))
-    return len(moved)
+    return len(moves)
 
 
 def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False, block=None):
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--workers', type=int, default=2, help='jobs side by side, one thread each')
     ap.add_argument('--hours', type=float, default=1.8, help='start no new job after this long')
-    ap.add_argument('--dry', action='store_true', help='list the jobs still to do')
+    ap.add_argument('--dry', action='store_true', help='print the commands of the jobs still to do; change nothing')
     ap.add_argument('--all', action='store_true', help='with --dry: every job of the sweep, done or not')
     if ablations:
         g = ap.add_argument_group('one ablation: a frontier run at a new setting (see above)')
         g.add_argument('--ablate', metavar='RUN', help='the frontier run to start from: dpo_b0.1, rloo_b0.03, ...')
         g.add_argument('--flags', default='', help="stage flags appended to its command, e.g. '--beta 0.3'")
         g.add_argument('--name', help="the ablation's name: its method in the records and figures")
+        g.add_argument('--resume', action='store_true', help='continue the ablation of that name, with its flags')
         g.add_argument('--task', default='sentiment', choices=TASKS)
         g.add_argument('--seed', type=int, default=1337)
     if block:
@@ -293,19 +407,27 @@ def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False, block=None):
         name, seed = args.set_aside
         if not seed.isdigit():
             raise SystemExit(f'--set_aside: the seed is a number, not {seed!r}')
-        n = set_aside(res, *block(name, seed))
+        files, is_job = block(name, seed)
+        if args.dry:
+            lines = open(f'{res}/timings.tsv').readlines() if os.path.exists(f'{res}/timings.tsv') else []
+            timed = [line.split('\t')[0] for line in lines if is_job(line.split('\t')[0])]
+            print_lines([f'would move {f} to {dest}' for f, dest in stale_moves(res, files)] +
+                        [f'would move the timings.tsv line of {job} to {res}/stale/timings.tsv' for job in timed])
+            return
+        n = set_aside(res, files, is_job)
         print(f'set aside {n} files of {name} seed {seed} in {res}/stale/')
         return
     if ablations and args.ablate:
         if not args.name:
             raise SystemExit('--ablate needs --name')
         all_jobs = ablation(args.ablate, args.flags, args.name, args.task, args.seed)
+        check_name(args.name, shlex.join(shlex.split(args.flags)), args.resume)
         res = f'results/ablations/{args.name}'
+    elif ablations and (args.name or args.flags or args.resume):
+        raise SystemExit('--name, --flags and --resume go with --ablate RUN')
     todo = all_jobs if args.dry and args.all else still_needed(all_jobs, res)
     if args.dry:
-        for name, deps, cmd, _ in todo:  # as run_job runs them (a training run's --out_dir is its job's dir)
-            print(f'{name}: {cmd}' + (f' --out_dir {name}' if cmd.startswith('python train_') else ''))
-        print(f"{len(todo)} jobs{'' if args.all else ' to do'}")
+        print_lines([*dry_lines(todo, all_jobs, res, resolve), f"# {len(todo)} jobs{'' if args.all else ' to do'}"])
         return
     write_timings(all_jobs, res)
     recs = {name: rec for name, _, _, rec in all_jobs}  # a scoring job can be a dependency (the val choice)

@@ -87,4 +87,7 @@ STAGES = {  # name: args of a short run of each stage. Odd batch sizes split une
              '--batch_size', '3'],
     'online_dpo': ['train_rl.py', '--algo', 'online_dpo', '--reward', '{rm}', '--init', '{sft}', '--n_prompts', '32',
                    '--k', '3', '--rounds', '4', '--batch_size', '7'],
+    # 3 prompts x 2 samples in 2 minibatches of 3 rows, split 2 + 1 over 2 ranks; the moving reference resumes too
+    'ppo': ['train_rl.py', '--algo', 'ppo', '--reward', '{rm}', '--init', '{sft}', '--max_iters', '16',
+            '--batch_size', '3', '--k', '2', '--minibatches', '2', '--ref_ema', '0.1'],
 }

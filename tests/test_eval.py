@@ -229,16 +229,21 @@ def test_same_seed_same_numbers(runs):
     assert outs[0] == outs[1]
 
 
+def score_json(path, split, rows, **top):
+    """A score JSON as eval.py score writes it, cut down to what eval.py frontier reads; rows: name -> (stage, kl,
+    gold, step)."""
+    pol = {n: {'stage': st, 'kl': kl, 'gold_reward': g, 'gold_reward_ci': 0.0, 'step': step}
+           for n, (st, kl, g, step) in rows.items()}
+    pol['human_reference'] = {'stage': 'human', 'kl': None, 'gold_reward': 0.0}
+    path.write_text(json.dumps({'task': {'name': 'sentiment'}, 'split': split, 'policies': pol, **top}))
+    return str(path)
+
+
 def test_frontier_chooses_on_val_and_reports_test(tmp_path, capsys):
     """eval.py frontier: within a KL budget the val-best checkpoint is reported with its test numbers, even when
     another one is better on test; SFT (KL 0) is every method's fallback."""
     def js(split, rows):
-        pol = {n: {'stage': st, 'kl': kl, 'gold_reward': g, 'gold_reward_ci': 0.0, 'step': step}
-               for n, (st, kl, g, step) in rows.items()}
-        pol['human_reference'] = {'stage': 'human', 'kl': None, 'gold_reward': 0.0}
-        path = tmp_path / f'{split}.json'
-        path.write_text(json.dumps({'task': {'name': 'sentiment'}, 'split': split, 'policies': pol}))
-        return str(path)
+        return score_json(tmp_path / f'{split}.json', split, rows)
     val = js('val', {'sft': ('sft', 0.0, 0.05, 0), 'dpo/step_1': ('dpo', 2.0, 0.30, 1),
                      'dpo/step_2': ('dpo', 2.5, 0.20, 2), 'rloo/step_1': ('rl', 12.0, 0.90, 1)})
     test = js('test', {'sft': ('sft', 0.0, 0.04, 0), 'dpo/step_1': ('dpo', 2.1, 0.10, 1),
@@ -250,3 +255,30 @@ def test_frontier_chooses_on_val_and_reports_test(tmp_path, capsys):
     assert os.path.getsize(tmp_path / 'f.png') > 0
     with pytest.raises(ValueError, match='scored on test'):  # the splits swapped: never choose on test
         E.main(['frontier', '--val', test, '--test', val, '--out', str(tmp_path / 'g.png')])
+
+
+def test_frontier_refuses_mismatched_or_broken_scores_before_writing(tmp_path):
+    """Kills a frontier that reads val and test of different tasks or seeds, a NaN gold reward or KL (max() and <=
+    pass NaN by silently), a figure named other than .png, or a budget <= 0: each is refused, no figure written."""
+    rows = {'sft': ('sft', 0.0, 0.05, 0), 'dpo/step_1': ('dpo', 2.0, 0.30, 1)}
+    val = score_json(tmp_path / 'val.json', 'val', rows, seed=1)
+    test = score_json(tmp_path / 'test.json', 'test', rows, seed=1)
+    png = str(tmp_path / 'f.png')
+    nan_gold = {**rows, 'dpo/step_1': ('dpo', 2.0, math.nan, 1)}
+    nan_kl = {**rows, 'dpo/step_1': ('dpo', math.nan, 0.3, 1)}
+    bad = [('seed 1; --test files of task', val, score_json(tmp_path / 't2.json', 'test', rows, seed=2), png, '3'),
+           ("task 'sentiment'", val, score_json(tmp_path / 't3.json', 'test', rows, seed=1, task={'name': 'short'}),
+            png, '3'),
+           ('gold reward nan', score_json(tmp_path / 'v4.json', 'val', nan_gold, seed=1), test, png, '3'),
+           ('KL nan: not numbers', val, score_json(tmp_path / 't5.json', 'test', nan_kl, seed=1), png, '3'),
+           ('--out', val, test, str(tmp_path / 'f.pdf'), '3'),
+           ('--budgets 0.0 10.0', val, test, png, '0')]
+    for match, v, t, out, budget in bad:
+        with pytest.raises(ValueError, match=match):
+            E.main(['frontier', '--val', v, '--test', t, '--out', out, '--budgets', budget, '10'])
+        assert not any(f.startswith('f.') for f in os.listdir(tmp_path)), match
+    mixed = score_json(tmp_path / 'v6.json', 'val', rows, seed=2)  # two val files of different seeds
+    with pytest.raises(ValueError, match='mixes tasks, splits or seeds'):
+        E.main(['frontier', '--val', val, mixed, '--test', test, '--out', png])
+    E.main(['frontier', '--val', val, '--test', test, '--out', png])  # consistent files: drawn
+    assert os.path.getsize(png) > 0
