@@ -22,7 +22,8 @@ import json
 import os
 
 import report_common as C
-from report_common import METHODS, TASKS, diffs_md, fill, fill_markers, load, markdown, plot, summarise, write_atomic
+from report_common import (TASKS, diffs_md, fill, fill_markers, load, markdown, plot, summarise,
+                           with_new_methods, write_atomic)
 from report_common import choose  # noqa: F401  (tests/test_frontier.py reads report.choose)
 from report_costs import costs_md, performance_md, study_costs_md
 from report_data_efficiency import de_diagnosis_md, de_markdown, de_plot, de_points, de_table
@@ -39,12 +40,13 @@ REPORT = os.path.join(C.ROOT, 'REPORT.md')
 
 def main():
     rows = load()
-    summ = summarise(rows)
-    figs = [t for t in TASKS if plot(rows, t)]
+    methods = with_new_methods(rows)
+    summ = summarise(rows, methods)
+    figs = [t for t in TASKS if plot(rows, t, methods)]
     with open(os.path.join(C.RES, 'frontier_summary.json'), 'w') as f:
         json.dump(summ, f, indent=1)
     blocks = {'frontier': '\n\n'.join([''.join(f'![frontier {t}](results/frontier_{t}.png)\n' for t in figs),
-                                        markdown(rows, summ), diffs_md(summ), verifier_md(),
+                                        markdown(rows, summ, methods), diffs_md(summ), verifier_md(),
                                         'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT '
                                         'samples):\n\n' + labels_md(), words_md(summ), examples_md(rows, summ)])}
 
@@ -68,7 +70,7 @@ def main():
     sources = {'frontier': rows, 'h2': [r for r in rows if r['run'] == 'bon' or r['run'].endswith('_b0.1')]}
     summaries = {'frontier': summ, 'h2': summarise(sources['h2'], ('rloo', 'dpo'))}
     of = {'size': [r for r in size if not r['run'].startswith('wide_')], 'size_wide': wide_rows(size)}
-    methods_of = {'frontier': METHODS, 'h2': ('rloo', 'dpo')}
+    methods_of = {'frontier': methods, 'h2': ('rloo', 'dpo')}
     for key, file, runs, methods, paper, pairs in HYPOTHESES:
         methods_of[key] = methods
         h = sources[key] = [r for r in of.get(key, hyp) if r['run'] in runs]

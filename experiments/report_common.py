@@ -78,9 +78,19 @@ def summarise(rows, methods=METHODS, budgets=BUDGETS):
 
 
 def run_settings(run, method):
-    """'dpo_lr0.0003_b0.1' of method 'dpo' reads 'lr 0.0003, beta 0.1'."""
-    return ', '.join(('beta ' + p[1:]) if p.startswith('b') else ('lr ' + p[2:])
-                     for p in run.removeprefix(f'{method}_').split('_'))
+    """'dpo_lr0.0003_b0.1' of method 'dpo' reads 'lr 0.0003, beta 0.1'; a part it does not know stays as it is."""
+    def part(p):
+        for prefix, name in (('lr', 'lr '), ('b', 'beta ')):
+            if p.startswith(prefix) and p[len(prefix):].replace('.', '', 1).replace('e-', '', 1).isdigit():
+                return name + p[len(prefix):]
+        return p
+    return ', '.join(part(p) for p in run.removeprefix(f'{method}_').split('_'))
+
+
+def with_new_methods(rows, methods=METHODS):
+    """The registry's methods, then any other method the records hold (a run a fork added to a sweep), labelled by
+    its own name: a method the registry lacks is drawn and tabled, not dropped."""
+    return {**methods, **{m: m for m in sorted({r['method'] for r in rows} - set(methods) - {'human'})}}
 
 
 def plot(rows, task, methods=METHODS, file='frontier'):

@@ -156,3 +156,12 @@ def test_verdict_axis_gives_each_rows_pattern_per_budget_and_where_it_changes(mo
     assert md[2] == ('| H6 | RLOO - DPO | sentiment | = | = | . | + | + | - | - | - | - | - | level to gap between 4 and 8; '
                      'gap to reverse gap between 10 and 12 |')
     assert md[3].endswith('| reads no budget |')
+
+
+def test_a_method_the_registry_lacks_is_drawn_not_dropped_and_its_settings_read_as_they_are():
+    import report_common as RC
+    rows = [{'method': m} for m in ('dpo', 'human', 'ppo', 'rloo')]
+    assert list(RC.with_new_methods(rows, {'dpo': 'DPO', 'rloo': 'RLOO'})) == ['dpo', 'rloo', 'ppo']
+    assert RC.run_settings('dpo_lr0.0003_b0.1', 'dpo') == 'lr 0.0003, beta 0.1'
+    assert RC.run_settings('ppo_b0.1_whiten', 'ppo') == 'beta 0.1, whiten'  # not 'lr iten'
+    assert RC.run_settings('rloo_b3e-05', 'rloo') == 'beta 3e-05'
