@@ -66,8 +66,9 @@ OUT, RES = 'out/frontier_v3', 'results/frontier_v3'
 SEEDS = {'sentiment': (1337, 1, 2, 3, 4), 'short': (1337, 1, 2), 'overlap': (1337, 1, 2)}
 BETAS = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02)
 LR = 3e-4
-SCHEDULE = {'dpo': '--epochs 3 --eval_interval 25 --snapshots --early_snapshots 5 60',
-            'rloo': '--max_iters 200 --eval_interval 20 --snapshots --early_snapshots 2 40'}
+LENGTH = {'dpo': '--epochs 3', 'rloo': '--max_iters 200'}  # the schedule: a dense rerun keeps it, so it is the same run
+SNAPSHOTS = {'dpo': '--eval_interval 25 --snapshots --early_snapshots 5 60',
+             'rloo': '--eval_interval 20 --snapshots --early_snapshots 2 40'}
 BUDGETS = (2, 4, 6, 8, 10, 12, 15, 20, 25, 30)
 BAND, AXIS, PER_BAND = 2, (2, 30), 2  # every 2-nat band from 2 to 30 (up to the highest KL reached) holds 2 snapshots
 DENSE_MOST = 8  # val snapshots a dense rerun adds in one window at most
@@ -76,7 +77,7 @@ BEST_OF = 64
 
 
 def train_cmd(method, t, seed, sft, beta):
-    common = f'--beta {beta} --lr {LR} {SCHEDULE[method]} --seed {seed} --no_tqdm'
+    common = f'--beta {beta} --lr {LR} {LENGTH[method]} {SNAPSHOTS[method]} --seed {seed} --no_tqdm'
     if method == 'dpo':
         return f'python train_mle.py --loss dpo --prefs {t}/prefs.pt --ref {sft} {common}'
     return f'python train_rl.py --algo rloo --reward {t}/rm --init {sft} {common}'
@@ -204,7 +205,8 @@ def resolve(cmd, res=RES):
         if not windows:
             return 'true'
         method = run.split('_')[0]
-        return train.replace(SCHEDULE[method], f'--eval_interval 1000 --snapshots --early_snapshots 1 {max(s2 for _, s2 in windows)}')
+        until = max(s2 for _, s2 in windows)
+        return train.replace(SNAPSHOTS[method], f'--eval_interval 1000 --snapshots --early_snapshots 1 {until}')
     if ' WINDOWS:' in cmd:
         score, spec = cmd.split(' WINDOWS:')
         task, seed, run = spec.split(':')

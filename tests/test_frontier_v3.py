@@ -25,6 +25,7 @@ def test_one_beta_grid_and_one_schedule_per_method():
         cmds = [jobs[f'{V.OUT}/seed1337/sentiment/{method}_b{b}'] for b in V.BETAS]
         assert all(stage in c and f'--beta {b} ' in c for c, b in zip(cmds, V.BETAS))
         assert len({c.replace(f'--beta {b} ', '') for c, b in zip(cmds, V.BETAS)}) == 1
+        assert all(V.LENGTH[method] in c for c in cmds)  # the length is spelled out, not a stage default
     assert len(V.BETAS) >= 4 and max(V.BETAS) / min(V.BETAS) >= 30  # levels from about 1 nat to about 30
     assert V.BUDGETS[0] == V.AXIS[0] and V.BUDGETS[-1] == V.AXIS[1]
 
@@ -121,7 +122,10 @@ def test_resolve_fills_dense_windows_and_picks(tmp_path, monkeypatch):
     assert plan == {'rloo_b0.2': [(4, 8)], 'rloo_b0.05': [(0, 4)]}
     train = V.train_cmd('rloo', 't', seed, 'sft', 0.2)
     dense = V.resolve(f'DENSE:{task}:{seed}:rloo_b0.2:{train}', res)
-    assert dense == train.replace(V.SCHEDULE['rloo'], '--eval_interval 1000 --snapshots --early_snapshots 1 8')
+    # the same run (its length and so its learning-rate schedule kept), only its snapshots every step up to 8
+    assert dense.split() == [w for w in train.replace('--eval_interval 20', '--eval_interval 1000')
+                             .replace('--early_snapshots 2 40', '--early_snapshots 1 8').split()]
+    assert '--max_iters 200' in dense and '--max_iters 200' in train
     assert V.resolve(f'DENSE:{task}:{seed}:rloo_b1.0:{V.train_cmd("rloo", "t", seed, "sft", 1.0)}', res) == 'true'
     d = f'{V.OUT}/seed{seed}/{task}/rloo_b0.2_dense'
     os.makedirs(d)
