@@ -297,12 +297,13 @@ def seq_logprobs(model, prompts, completions, mask, temperature, device, bs):
 
 
 @torch.no_grad()
-def rm_scores(rm_score, prompts, completions, mask, device, bs):
+def rewards_in_batches(reward_of, prompts, completions, mask, device, bs):
+    """reward_of(prompts, completions, mask) (M.load_reward's) of every row (N,), in batches."""
     out = []
     with M.autocast(torch.device(device).type):
         for i in range(0, prompts.size(0), bs):
-            out.append(rm_score(prompts[i:i + bs].to(device), completions[i:i + bs].to(device),
-                                mask[i:i + bs].to(device)).float().cpu())
+            out.append(reward_of(prompts[i:i + bs].to(device), completions[i:i + bs].to(device),
+                                 mask[i:i + bs].to(device)).float().cpu())
     return torch.cat(out)
 
 
@@ -533,16 +534,16 @@ def score(args):
     for name, c in ckpts.items():
         if c['vocab_size'] != vocab:
             raise M.CheckpointError(f"{names[name]} has vocab_size {c['vocab_size']}, the reference {ref_path} {vocab}")
-    rms = {}  # label -> (path, score); one RM keeps the plain names 'policy+boN', several add '@label'
+    rms = {}  # label -> (path, reward_of); one RM keeps the plain names 'policy+boN', several add '@label'
     for path in args.rm or []:
-        rm_ckpt, rm_score = M.load_reward(path, device, vocab)
+        rm_ckpt, reward_of = M.load_reward(path, device, vocab)
         check_task(rm_ckpt, task, path, required=True)
         label = run_name(path)
         if label in rms:
             label = os.path.join(run_name(os.path.dirname(os.path.normpath(path))), label)
         if label in rms:
             raise ValueError(f"--rm {path} is listed twice")
-        rms[label] = (path, rm_score)
+        rms[label] = (path, reward_of)
     enc = M.get_tokenizer(vocab)
     prompts, refs, ref_mask = M.get_prompts(vocab, args.split, P, C)
     idx = pick(prompts.size(0), args.n_prompts, args.seed, f'--n_prompts ({args.split} prompts)')
@@ -611,8 +612,8 @@ def score(args):
             xb = prompts.repeat_interleave(N, 0)
             gb = gold_rewards(task, enc, xb, yb, mb, refs.repeat_interleave(N, 0), ref_mask.repeat_interleave(N, 0))
             gb = gb.view(n, N)
-            for label, (rm_path, rm_score) in rms.items():
-                s = rm_scores(rm_score, xb, yb, mb, device, bs).view(n, N)
+            for label, (rm_path, reward_of) in rms.items():
+                s = rewards_in_batches(reward_of, xb, yb, mb, device, bs).view(n, N)
                 for k in sorted({2 ** j for j in range(N.bit_length()) if 2 ** j <= N} | {N}):
                     best = best_of_n(s, k)
                     rows = torch.arange(n) * N + best

@@ -224,20 +224,15 @@ class PolicyValue(nn.Module):
     configure_optimizer = GPT.configure_optimizer  # the GPT's AdamW groups, over the head's parameters too
 
 
-def reward_scores(rm, prompts, completions, mask):
-    """A global reward model's score of each row, read at its last real token (B,). Causal attention means
-    the padding after that token cannot change it."""
-    idx = torch.cat([prompts, completions], dim=1)
-    scores = rm(idx)
-    last = prompts.size(1) + mask.sum(1).long() - 1
-    return scores[torch.arange(idx.size(0), device=idx.device), last].float()
-
-
-def rm_score(rm, rm_type, prompts, completions, mask):
-    """A reward model's score r(x, y) (B,): global = its scalar head, local = the sum of its token log-probs
-    (a policy-shaped network trained as an RM by train_rm.py --rm_type local)."""
+def reward_of(rm, rm_type, prompts, completions, mask):
+    """A reward model's score r(x, y) (B,). global: its scalar head read at each row's last real token (causal
+    attention means the padding after that token cannot change it); local: the sum of its token log-probs (a
+    policy-shaped network trained as an RM by train_rm.py --rm_type local)."""
     if rm_type == 'global':
-        return reward_scores(rm, prompts, completions, mask)
+        idx = torch.cat([prompts, completions], dim=1)
+        scores = rm(idx)
+        last = prompts.size(1) + mask.sum(1).long() - 1
+        return scores[torch.arange(idx.size(0), device=idx.device), last].float()
     return completion_logprobs(rm, prompts, completions, mask).sum(1)
 
 
@@ -249,9 +244,9 @@ def implicit_reward(policy, ref, beta, prompts, completions, mask):
 
 
 def load_reward(path, device, vocab_size):
-    """A reward to tune against or rerank by: (its checkpoint, score(prompts, completions, mask)). An RM from
-    train_rm.py scores with its head (global) or its sequence log-prob (local); a DPO policy scores with its
-    implicit reward against the reference it was trained from."""
+    """A reward to tune against or rerank by: (its checkpoint, reward_of(prompts, completions, mask), its score
+    r(x, y) (B,)). An RM from train_rm.py scores with its head (global) or its sequence log-prob (local); a DPO
+    policy scores with its implicit reward against the reference it was trained from."""
     ck = load_checkpoint(path, stages=['rm', 'dpo'], vocab_size=vocab_size)
     model = frozen(model_from_checkpoint(ck, device))
     if ck['stage'] == 'dpo':
@@ -259,7 +254,7 @@ def load_reward(path, device, vocab_size):
         return ck, lambda x, y, m: implicit_reward(model, ref, ck['beta'], x, y, m)
     if ck.get('rm_type') not in ('global', 'local'):
         raise CheckpointError(f"{path}: rm_type {ck.get('rm_type')!r} is neither 'global' nor 'local'")
-    return ck, lambda x, y, m: rm_score(model, ck['rm_type'], x, y, m)
+    return ck, lambda x, y, m: reward_of(model, ck['rm_type'], x, y, m)
 
 
 # -----------------------------------------------------------------------------
@@ -279,8 +274,8 @@ def pair_logprobs(model, b):
 
 
 def pair_rewards(rm, b, rm_type):
-    """A reward model's scores of a batch of pairs: r(x, y+), r(x, y-), (B,) each (rm_type as in rm_score)."""
-    return rm_score(rm, rm_type, *pair_rows(b)).chunk(2)
+    """reward_of a batch of pairs, for the Bradley-Terry loss: r(x, y+), r(x, y-), (B,) each."""
+    return reward_of(rm, rm_type, *pair_rows(b)).chunk(2)
 
 
 @torch.no_grad()

@@ -114,7 +114,7 @@ def main():
     init = M.load_checkpoint(args.init, stages=['sft', 'dpo', 'rl'])
     args.ref = args.ref or (args.init if init['stage'] == 'sft' else init['ref'])
     ref_ckpt = M.load_checkpoint(args.ref, stages=['sft'], vocab_size=init['vocab_size'])
-    rm_ckpt, rm = M.load_reward(args.reward, device, init['vocab_size'])
+    rm_ckpt, reward_of = M.load_reward(args.reward, device, init['vocab_size'])
     if rm_ckpt['stage'] == 'rm' and rm_ckpt.get('reward_mean') is None:
         raise ValueError(f"{args.reward} is an unfinished reward-model run")
     task = rm_ckpt['task']
@@ -125,10 +125,9 @@ def main():
     eos = policy.cfg.vocab_size - 1
     prompts, _, _ = M.get_prompts(policy.cfg.vocab_size, 'train', task['prompt_len'], task['completion_len'])
 
-    def rm_score(x, y, m):
-        # RLOO's leave-one-out baseline and online DPO's ranks ignore a constant; the RM's mean only makes the
-        # logged reward start near 0 (an implicit reward has none)
-        return rm(x, y, m) - (rm_ckpt.get('reward_mean') or 0.0)
+    # subtracted from every score: RLOO's leave-one-out baseline and online DPO's ranks ignore a constant; the RM's
+    # mean only makes the logged reward start near 0 (an implicit reward has none)
+    reward_mean = rm_ckpt.get('reward_mean') or 0.0
 
     def sample(x, u):
         return M.sample(policy, x, task['completion_len'], eos, args.temperature, u=u.to(device))
@@ -197,7 +196,7 @@ def main():
             t_sample += time.time() - ts
             with M.autocast(dt):
                 with torch.no_grad():
-                    score = rm_score(x, y, m)
+                    score = reward_of(x, y, m) - reward_mean
                     ref_lp = M.completion_logprobs(ref, x, y, m, args.temperature)
                 logp = M.completion_logprobs(fwd, x, y, m, args.temperature)
                 # REINFORCE on R = RM(x,y) - beta*log(pi/pi_ref)(y|x), baselined by the prompt's other k-1 samples
@@ -209,8 +208,8 @@ def main():
             rnd, pos = divmod(step, steps_per_round)
             if pos == 0 and (pairs is None or pairs['round'] != rnd):
                 ts = time.time()
-                pairs = online_pairs(policy, ref, rm_score, sample, prompts, task['completion_len'], args, rnd, device,
-                                     rank, world)
+                pairs = online_pairs(policy, ref, reward_of, reward_mean, sample, prompts, task['completion_len'], args,
+                                     rnd, device, rank, world)
                 t_sample += time.time() - ts
                 n_samples += args.n_prompts * args.k
                 bar.write(f"round {rnd}: {pairs['prompts'].size(0)} pairs; " + M.format_row(pairs['stats']))
@@ -229,7 +228,7 @@ def main():
             x, y, m, _ = sample_batch(g)
             t_sample += time.time() - ts
             with M.autocast(dt), torch.no_grad():
-                score = rm_score(x, y, m)
+                score = reward_of(x, y, m) - reward_mean
                 ref_lp = M.completion_logprobs(ref, x, y, m, args.temperature)
                 logp, values = trained(x, y, m, args.temperature)
             # every rank's samples on every rank, so that the whitening and the minibatches are the global batch's
@@ -370,7 +369,7 @@ def ppo_update(fwd, model, optimizer, b, g, lr, args, rank, world, device):
 
 
 @torch.no_grad()
-def online_pairs(policy, ref, reward, sample, prompts, C, args, rnd, device, rank=0, world=1, bs=64):
+def online_pairs(policy, ref, reward_of, reward_mean, sample, prompts, C, args, rnd, device, rank=0, world=1, bs=64):
     """One round of the paper's online DPO: k samples per prompt from the current policy, the RM's best and
     worst become (chosen, rejected); prompts whose k samples all score the same carry no pair.
     Under DDP each rank samples a contiguous share of the prompts; every rank gets all pairs, in order."""
@@ -386,7 +385,7 @@ def online_pairs(policy, ref, reward, sample, prompts, C, args, rnd, device, ran
         x = prompts[sel[j]].to(device).repeat_interleave(args.k, dim=0)
         y, m = sample(x, u[j].flatten(0, 1))
         with M.autocast(torch.device(device).type):
-            s = reward(x, y, m).view(-1, args.k)
+            s = (reward_of(x, y, m) - reward_mean).view(-1, args.k)
             kl = (M.completion_logprobs(policy, x, y, m, args.temperature)
                   - M.completion_logprobs(ref, x, y, m, args.temperature)).sum(1)
         scores.append(s.flatten().cpu())

@@ -76,7 +76,7 @@ def rloo_step(s, step, parts=None):
     t1 = time.perf_counter()
     with M.autocast('cpu'):
         with torch.no_grad():
-            score = M.rm_score(rm, 'global', x, y, m) - 0.0  # - reward_mean of the checkpoint
+            score = M.reward_of(rm, 'global', x, y, m) - 0.0  # - reward_mean of the checkpoint
             ref_lp = M.completion_logprobs(ref, x, y, m, temp)
         t2 = time.perf_counter()
         logp = M.completion_logprobs(policy, x, y, m, temp)

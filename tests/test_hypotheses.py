@@ -42,7 +42,7 @@ def test_a_dpo_policy_is_a_reward_for_rl_and_for_best_of_n(tmp_path):
     dpo = str(tmp_path / 'dpo')
     run('train_mle.py', '--loss', 'dpo', '--prefs', prefs, '--ref', sft, '--out_dir', dpo, '--lr', 1e-2,
         '--batch_size', 16, '--epochs', 2, '--no_tqdm')
-    ck, score = M.load_reward(dpo, 'cpu', 512)
+    ck, _ = M.load_reward(dpo, 'cpu', 512)
     assert ck['stage'] == 'dpo' and ck['ref'] == sft
     # RLOO against it runs, from KL 0 at step 0
     out = str(tmp_path / 'rloo')

@@ -28,19 +28,19 @@ def test_dpo_at_initialisation_is_log2_with_zero_rewards(tmp_path):
     assert stats['rewards/chosen'] == 0 and stats['rewards/rejected'] == 0 and stats['rewards/margins'] == 0
 
 
-def test_reward_score_ignores_padding():
+def test_reward_of_ignores_padding():
     rm = tiny_gpt(scalar_head=True).eval()
     x, y = torch.randint(0, 511, (3, 8)), torch.randint(0, 511, (3, 5))
     m = torch.tensor([[1., 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
-    short = M.reward_scores(rm, x, y, m)
+    short = M.reward_of(rm, 'global', x, y, m)
     for extra in (1, 7):  # more padding columns, filled with junk ids, change nothing
         y2 = torch.cat([y * m.long(), torch.randint(0, 511, (3, extra))], 1)
         m2 = torch.cat([m, torch.zeros(3, extra)], 1)
-        assert torch.allclose(M.reward_scores(rm, x, y2, m2), short, atol=1e-6)
+        assert torch.allclose(M.reward_of(rm, 'global', x, y2, m2), short, atol=1e-6)
     # and it reads the last real token: changing that token changes the score
     y3 = y.clone()
     y3[1, 2] = (y3[1, 2] + 1) % 511
-    assert not torch.isclose(M.reward_scores(rm, x, y3, m)[1], short[1])
+    assert not torch.isclose(M.reward_of(rm, 'global', x, y3, m)[1], short[1])
 
 
 def pair_accuracy(ckpt_dir, prefs, rm_type):

@@ -44,8 +44,8 @@ def planted_run(tmp_path, monkeypatch, algo, *extra):
     sft = save_tiny(str(tmp_path / 'sft'), tiny_gpt(seed=1))
     rm = save_tiny(str(tmp_path / 'rm'), tiny_gpt(scalar_head=True), stage='rm', rm_type='global', task=TASK,
                    reward_mean=0.0)
-    # only the RM scores through rm_score (the policy's log-probs never do), so planting it plants the reward
-    monkeypatch.setattr(M, 'rm_score', lambda rm, rm_type, x, y, m: ((y < 256).float() * m).sum(1) / m.sum(1))
+    # only the RM scores through reward_of (the policy's log-probs never do), so planting it plants the reward
+    monkeypatch.setattr(M, 'reward_of', lambda rm, rm_type, x, y, m: ((y < 256).float() * m).sum(1) / m.sum(1))
     out = str(tmp_path / algo)
     monkeypatch.setattr(sys, 'argv', ['train_rl.py', '--algo', algo, '--reward', rm, '--init', sft,
                                       '--out_dir', out, '--no_tqdm', *extra])
@@ -83,12 +83,12 @@ def test_online_dpo_pairs_are_the_rms_best_and_worst():
         y = ys[x[::k, 0] // 8].flatten()[:, None]
         return y, torch.ones_like(y, dtype=torch.float)
 
-    def reward(x, y, m):
+    def reward_of(x, y, m):
         return y[:, 0].float()
 
     args = argparse.Namespace(seed=0, n_prompts=n, k=k, temperature=1.0, beta=0.1)
     ref = M.frozen(tiny_gpt())
-    pairs = train_rl.online_pairs(ref, ref, reward, sample, prompts, 1, args, 0, 'cpu')
+    pairs = train_rl.online_pairs(ref, ref, reward_of, 0.0, sample, prompts, 1, args, 0, 'cpu')
     got = {int(p[0]) // 8: (int(c), int(r)) for p, c, r in zip(pairs['prompts'], pairs['chosen'], pairs['rejected'])}
     assert got == {0: (4, 1), 2: (8, 1)}  # prompt 1: all samples tie, so no pair
     assert pairs['stats']['objective/kl'] == 0.0
