@@ -208,8 +208,12 @@ def main():
             rnd, pos = divmod(step, steps_per_round)
             if pos == 0 and (pairs is None or pairs['round'] != rnd):
                 ts = time.time()
-                pairs = online_pairs(policy, ref, reward_of, reward_mean, sample, prompts, task['completion_len'], args,
-                                     rnd, device, rank, world)
+                g = torch.Generator().manual_seed(args.seed * 7919 + rnd)  # the round's prompts and samples
+                sel = torch.randperm(prompts.size(0), generator=g)[:args.n_prompts]
+                u = torch.rand(sel.numel(), args.k, task['completion_len'], generator=g)  # one per sample and token
+                pairs = online_pairs(policy, ref, reward_of, reward_mean, sample, prompts[sel].to(device), u,
+                                     args.temperature, args.beta, rank, world)
+                pairs['round'] = rnd
                 t_sample += time.time() - ts
                 n_samples += args.n_prompts * args.k
                 bar.write(f"round {rnd}: {pairs['prompts'].size(0)} pairs; " + M.format_row(pairs['stats']))
@@ -369,40 +373,39 @@ def ppo_update(fwd, model, optimizer, b, g, lr, args, rank, world, device):
 
 
 @torch.no_grad()
-def online_pairs(policy, ref, reward_of, reward_mean, sample, prompts, C, args, rnd, device, rank=0, world=1, bs=64):
-    """One round of the paper's online DPO: k samples per prompt from the current policy, the RM's best and
-    worst become (chosen, rejected); prompts whose k samples all score the same carry no pair.
-    Under DDP each rank samples a contiguous share of the prompts; every rank gets all pairs, in order."""
-    g = torch.Generator().manual_seed(args.seed * 7919 + rnd)
-    sel = torch.randperm(prompts.size(0), generator=g)[:args.n_prompts]
-    u = torch.rand(sel.numel(), args.k, C, generator=g)  # one uniform per sample and token, as in rloo
-    mine = torch.arange(sel.numel()).tensor_split(world)[rank]
-    out = {k: [] for k in M.PREF_KEYS}
+def online_pairs(policy, ref, reward_of, reward_mean, sample, prompts, u, temperature, beta, rank=0, world=1):
+    """One round of the paper's online DPO: k samples of each of the round's prompts (N, P), on the policy's device,
+    from the current policy, sample(x, u) with u the round's uniforms (N, k, C); the best and worst by the RM,
+    reward_of(x, y, m) - reward_mean, become (chosen, rejected), and prompts whose k samples all score the same carry
+    no pair. temperature and beta give the logged KL and penalised reward. Under DDP each rank samples a contiguous
+    share of the prompts; every rank gets all pairs, in order."""
+    k, device, bs = u.size(1), prompts.device, 64  # bs: prompts per sampling call
+    mine = torch.arange(prompts.size(0)).tensor_split(world)[rank]
+    out = {key: [] for key in M.PREF_KEYS}
     scores, kls = [], []
     policy.eval()
     for i in range(0, mine.numel(), bs):
         j = mine[i:i + bs]
-        x = prompts[sel[j]].to(device).repeat_interleave(args.k, dim=0)
+        x = prompts[j].repeat_interleave(k, dim=0)
         y, m = sample(x, u[j].flatten(0, 1))
-        with M.autocast(torch.device(device).type):
-            s = (reward_of(x, y, m) - reward_mean).view(-1, args.k)
-            kl = (M.completion_logprobs(policy, x, y, m, args.temperature)
-                  - M.completion_logprobs(ref, x, y, m, args.temperature)).sum(1)
+        with M.autocast(device.type):
+            s = (reward_of(x, y, m) - reward_mean).view(-1, k)
+            kl = (M.completion_logprobs(policy, x, y, m, temperature)
+                  - M.completion_logprobs(ref, x, y, m, temperature)).sum(1)
         scores.append(s.flatten().cpu())
         kls.append(kl.float().cpu())
         best, worst = s.argmax(1), s.argmin(1)
         keep = s.max(1).values > s.min(1).values
-        rows = torch.arange(s.size(0), device=device) * args.k
+        rows = torch.arange(s.size(0), device=device) * k
         b, w = (rows + best)[keep], (rows + worst)[keep]
         for key, val in (('prompts', x[b]), ('chosen', y[b]), ('chosen_mask', m[b]), ('rejected', y[w]),
                          ('rejected_mask', m[w]), ('r_chosen', s.flatten()[b]), ('r_rejected', s.flatten()[w])):
             out[key].append(val.float().cpu() if key.startswith('r_') or key.endswith('mask') else val.cpu())
-    pairs = M.with_ref_logprobs({k: torch.cat(v) for k, v in out.items()}, ref, device)
+    pairs = M.with_ref_logprobs({key: torch.cat(v) for key, v in out.items()}, ref, device)
     pairs = M.all_cat({**pairs, 'scores': torch.cat(scores), 'kls': torch.cat(kls)}, world)
     scores, kls = pairs.pop('scores'), pairs.pop('kls')
     pairs['stats'] = {'objective/scores': scores.mean().item(), 'objective/kl': kls.mean().item(),
-                      'objective/rlhf_reward': (scores - args.beta * kls).mean().item()}
-    pairs['round'] = rnd
+                      'objective/rlhf_reward': (scores - beta * kls).mean().item()}
     return pairs
 
 

@@ -1,6 +1,5 @@
 """train_rl.py: leave-one-out advantages, the RLOO loss, KL = 0 at step 0, a planted reward, online DPO's pairs;
 PPO's rewards, advantages and loss by hand, a planted reward, its checkpoint scored by eval.py; the dispatch."""
-import argparse
 import json
 import math
 import os
@@ -86,9 +85,8 @@ def test_online_dpo_pairs_are_the_rms_best_and_worst():
     def reward_of(x, y, m):
         return y[:, 0].float()
 
-    args = argparse.Namespace(seed=0, n_prompts=n, k=k, temperature=1.0, beta=0.1)
     ref = M.frozen(tiny_gpt())
-    pairs = train_rl.online_pairs(ref, ref, reward_of, 0.0, sample, prompts, 1, args, 0, 'cpu')
+    pairs = train_rl.online_pairs(ref, ref, reward_of, 0.0, sample, prompts, torch.rand(n, k, 1), 1.0, 0.1)
     got = {int(p[0]) // 8: (int(c), int(r)) for p, c, r in zip(pairs['prompts'], pairs['chosen'], pairs['rejected'])}
     assert got == {0: (4, 1), 2: (8, 1)}  # prompt 1: all samples tie, so no pair
     assert pairs['stats']['objective/kl'] == 0.0
