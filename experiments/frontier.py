@@ -49,7 +49,7 @@ PAIRS = '--n_pairs 4000 --n_val 500 --drop_ties --max_per_prompt 10 --agreement 
 # since DPO at its likelihood-tuned 1e-4 barely moves from SFT in one epoch.
 BETAS = (0.1, 0.03)
 LR = 3e-4
-SCORE = '--samples 2'  # all val (618) or test (610) prompts, 2 samples each
+SCORE = '--samples 2'  # all val (607) or test (610) prompts, 2 samples each
 BEST_OF = 64
 
 
