@@ -7,7 +7,6 @@ gpt-4o judge (score), exactly, since here the verifier is a known function of th
   python eval.py score out/sft out/dpo --task sentiment --best_of 16 --rm out/rm --json out/eval_bon.json
   python eval.py prefs out/rm --prefs out/prefs.pt          # held-out preference likelihood (also a dpo run)
   python eval.py table out/eval*.json
-  python eval.py plot out/eval*.json --out reward_kl.png
   python eval.py frontier --val out/val_*.json --test out/test_*.json --out out/frontier.png   # choose on val
 
 Tasks (a gold verifier + a completion length; the dict travels inside every preference file and checkpoint):
@@ -41,7 +40,7 @@ OVERLAP_NOTE = ("overlap: the human reference completion is the verifier's answe
 CI = 'mean +- 1.96 * std / sqrt(n_prompts): normal approximation over per-prompt means, 95%'
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-sub = p.add_subparsers(dest='cmd', required=True, metavar='{label,score,prefs,table,plot,frontier}')
+sub = p.add_subparsers(dest='cmd', required=True, metavar='{label,score,prefs,table,frontier}')
 
 
 def common(q):
@@ -105,10 +104,6 @@ common(q)
 q = sub.add_parser('table', help='markdown table of one or more score JSON files')
 q.add_argument('files', nargs='+', help='JSON files written by eval.py score')
 
-q = sub.add_parser('plot', help='gold reward vs KL of one or more score JSON files (PNG)')
-q.add_argument('files', nargs='+', help='JSON files written by eval.py score')
-q.add_argument('--out', default='reward_kl.png', help='the PNG to write')
-
 q = sub.add_parser('frontier', help='gold reward against KL along runs: the test curves (PNG) and, per KL budget, '
                    'each method\'s checkpoint chosen on val and scored on test (markdown)')
 q.add_argument('--val', nargs='+', required=True, help='score JSONs of the checkpoints on the val prompts')
@@ -119,7 +114,7 @@ q.add_argument('--out', default='frontier.png', help='the PNG to write')
 
 def main(argv=None):
     args = p.parse_args(argv)
-    {'label': label, 'score': score, 'prefs': prefs, 'table': table, 'plot': plot, 'frontier': frontier}[args.cmd](args)
+    {'label': label, 'score': score, 'prefs': prefs, 'table': table, 'frontier': frontier}[args.cmd](args)
 
 
 # -----------------------------------------------------------------------------
@@ -705,7 +700,7 @@ def prefs(args):
 
 
 # -----------------------------------------------------------------------------
-# table and plot: compare runs.
+# table and frontier: compare runs.
 
 def read_score_json(path):
     try:
@@ -745,30 +740,6 @@ def table(args):
     print(f"\n+- : 95% normal-approximation intervals over prompts; beta = {', '.join(map(str, betas))}")
     if any(d['task']['name'] == 'overlap' for _, d in runs):
         print(OVERLAP_NOTE)
-
-
-def plot(args):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    runs = [(path, read_score_json(path)) for path in args.files]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for k, (path, d) in enumerate(runs):
-        color = f'C{k % 10}'
-        for name, r in d['policies'].items():
-            if r['kl'] is None:  # the human reference: a line, it has no KL
-                ax.axhline(r['gold_reward'], color=color, ls=':', lw=1)
-                continue
-            ax.errorbar(r['kl'], r['gold_reward'], yerr=r['gold_reward_ci'], xerr=r.get('kl_ci') or 0,
-                        fmt='x' if 'best_of' in r['stage'] else 'o', color=color, capsize=2)
-            ax.annotate(name, (r['kl'], r['gold_reward']), fontsize=7, xytext=(3, 3), textcoords='offset points')
-        ax.plot([], [], 'o', color=color, label=f"{os.path.basename(path)} ({d['task']['name']})")
-    ax.set_xlabel('KL(pi || pi_ref), nats per completion (k1 estimate; x = best-of-N bound)')
-    ax.set_ylabel('gold reward (95% CI; dotted = human reference)')
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    write_atomic(args.out, lambda tmp: fig.savefig(tmp, format='png', dpi=130))
-    print(f"wrote {args.out}")
 
 
 def method_of(name, r):
