@@ -112,7 +112,10 @@ def pattern(d):
 
 def sentence(gaps, a='RLOO', b='DPO'):
     """One plain sentence from the pattern at each budget, e.g. 'level from 2 to 8 nats; RLOO ahead from 10 to 30
-    nats (by +0.22 to +0.30)'. gaps: {budget: {seed: a - b}}, budgets in order."""
+    nats (by +0.22 to +0.30)'. gaps: {budget: {seed: a - b}}, budgets in order. No pattern from fewer than 3 seeds."""
+    n = min(len(d) for d in gaps.values())
+    if n < 3:
+        return f'{n} seed{"s" if n > 1 else ""} so far: no pattern is read from fewer than 3'
     spans = []
     for budget, d in gaps.items():
         p = pattern(d)
@@ -189,7 +192,7 @@ def plot_task(summ, task, file='frontier_v3_{task}.png', res=os.path.join(ROOT, 
         ax.fill_between(kls, [a - b for a, b in zip(mean, sd)], [a + b for a, b in zip(mean, sd)], color=COLORS[m], alpha=0.2)
     ax.axhline(statistics.mean(summ[task]['sft'].values()), color='gray', lw=0.8, ls=':', label='SFT')
     ax.set(xlabel='KL to SFT of the val-chosen checkpoint (nats per completion, test)', ylabel='gold reward (test)',
-           title=f'{task}: each budget 2-30 nats, {len(summ[task]["sft"])} seeds')
+           title=f'{task}: each budget 2-30 nats, {len(summ[task]["sft"])} seed{"s" if len(summ[task]["sft"]) > 1 else ""}')
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(res, file.format(task=task)), dpi=110)

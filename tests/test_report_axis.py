@@ -128,3 +128,7 @@ def test_own_words_show_each_methods_pick_on_the_same_prompts():
     # each cell is that pick's completion of the same prompt, escaped for a table
     assert md[4] == ('| `p0` | `sft\\|0 ⏎` (+0.09) | `dpo/1\\|0 ⏎` (+0.39) | `rloo/1\\|0 ⏎` (+0.29) | '
                      '`sft\\|0 ⏎` (+0.34) |')
+
+
+def test_no_pattern_is_read_from_fewer_than_three_seeds():
+    assert A.sentence({2: {1: 0.3, 2: 0.2}, 4: {1: 0.3, 2: 0.2}}) == '2 seeds so far: no pattern is read from fewer than 3'
