@@ -296,13 +296,15 @@ def own_words_md(rows, task='sentiment', budget=10):
                r['split'] == 'test' and r['best_of'] == 1)
     cols = {'SFT': sft, **{METHODS[m]: picks(rows, task, seed, m)[budget] for m in METHODS}}
 
+    def code(text):  # a code span in a table cell: pipes escaped, line breaks shown, a backtick inside fenced by two
+        text = text.replace('|', '\\|').replace('\n', ' ⏎ ').replace('\t', ' ').strip() or ' '
+        return f'`` {text} ``' if '`' in text else f'`{text}`'
+
     def cell(e):
-        text = e['completion'].replace('\\', '\\\\').replace('|', '\\|').replace('\n', ' ⏎ ').replace('\t', ' ')
-        return f"`{text.strip() or ' '}` ({e['gold']:+.2f})"
+        return f"{code(e['completion'])} ({e['gold']:+.2f})"
     L = ['| prompt | ' + ' | '.join(f'{name} ({r["kl"]:.1f} nats)' for name, r in cols.items()) + ' |',
          '|---|' + '---|' * len(cols)]
     for i, e in enumerate(sft['examples'][:3]):
-        prompt = e['prompt'].replace('|', '\\|').replace('\n', ' ⏎ ')
-        L.append(f'| `{prompt}` | ' + ' | '.join(cell(r['examples'][i]) for r in cols.values()) + ' |')
+        L.append(f"| {code(e['prompt'])} | " + ' | '.join(cell(r['examples'][i]) for r in cols.values()) + ' |')
     return (f'{task}, seed {seed}, each checkpoint chosen on val within {budget} nats (its test KL in the header); '
             'gold reward of each completion in brackets, ⏎ a line break:\n\n' + '\n'.join(L) + '\n')

@@ -128,6 +128,10 @@ def test_own_words_show_each_methods_pick_on_the_same_prompts():
     # each cell is that pick's completion of the same prompt, escaped for a table
     assert md[4] == ('| `p0` | `sft\\|0 ⏎` (+0.09) | `dpo/1\\|0 ⏎` (+0.39) | `rloo/1\\|0 ⏎` (+0.29) | '
                      '`sft\\|0 ⏎` (+0.34) |')
+    rows[0]['examples'] = None  # the human row; SFT's completion with a backtick is fenced by two
+    sft = next(r for r in rows if r['run'] == 'bon' and r['split'] == 'test' and r['best_of'] == 1 and r['seed'] == 1337)
+    sft['examples'][1]['completion'] = ' a `quote'
+    assert '| `p1` | `` a `quote `` (+0.09) |' in A.own_words_md(rows, budget=10)
 
 
 def test_no_pattern_is_read_from_fewer_than_three_seeds():
