@@ -25,6 +25,7 @@ from collections import Counter
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 import model as M
 
@@ -73,6 +74,7 @@ q.add_argument('--pair', default='samples', choices=['samples', 'human'],
                     "continuation (off-policy, the narrow-data contrast of H4)")
 q.add_argument('--out', default='out/prefs.pt', help='the preference file to write (atomically)')
 q.add_argument('--json', default=None, help='also write the statistics printed below (tie rate, tau, agreement)')
+q.add_argument('--no_tqdm', action='store_true', help='no progress bar (it counts the pairs kept)')
 common(q)
 
 q = sub.add_parser('score', help='gold reward, win rates, KL, length and diversity of policies on test prompts')
@@ -92,6 +94,7 @@ q.add_argument('--best_of', type=int, default=0, help='also report best-of-n of 
 q.add_argument('--rm', nargs='+', default=None,
                help='reward checkpoint(s) that pick the best of N: an RM, or a dpo policy (its implicit reward '
                     'beta*log(pi/pi_ref)); several rerank the same N samples')
+q.add_argument('--no_tqdm', action='store_true', help='no progress bar (it counts the samples drawn)')
 common(q)
 
 q = sub.add_parser('prefs', help='held-out preference likelihood and accuracy of a reward model or a dpo policy')
@@ -266,9 +269,10 @@ def pick(n_avail, n, seed, what):
 # -----------------------------------------------------------------------------
 # Sampling, log-probs and the statistics.
 
-def generate(model, prompts, samples, completion_len, eos, temperature, seed, device, bs):
+def generate(model, prompts, samples, completion_len, eos, temperature, seed, device, bs, bar=None):
     """`samples` completions per prompt (rows prompt-major: prompt i owns rows i*samples ... ), sampled in
-    batches from a generator seeded with `seed`, so every policy sees the same prompts and the same seed."""
+    batches from a generator seeded with `seed`, so every policy sees the same prompts and the same seed.
+    bar: a progress bar to advance by each batch's rows."""
     gen = torch.Generator(device).manual_seed(seed)
     x = prompts.repeat_interleave(samples, 0)
     outs, masks = [], []
@@ -276,6 +280,8 @@ def generate(model, prompts, samples, completion_len, eos, temperature, seed, de
         o, m = M.sample(model, x[i:i + bs].to(device), completion_len, eos, temperature=temperature, generator=gen)
         outs.append(o.cpu())
         masks.append(m.cpu())
+        if bar is not None:
+            bar.update(o.size(0))
     return torch.cat(outs), torch.cat(masks)
 
 
@@ -404,8 +410,10 @@ def label(args):
     t0 = time.time()
     gen = torch.Generator(device).manual_seed(args.seed)          # the samples
     coin = torch.Generator().manual_seed(args.seed + 1_000_003)   # the labeller's noise
-    draws = {split: draw_pairs(policy, split, n, args.seed + off, flag, task, enc, device, gen, coin, args)
-             for split, n, off, flag in (('train', args.n_pairs, 0, '--n_pairs'), ('val', args.n_val, 1, '--n_val'))}
+    with tqdm(total=args.n_pairs + args.n_val, unit='pair', desc='label', disable=args.no_tqdm) as bar:
+        draws = {split: draw_pairs(policy, split, n, args.seed + off, flag, task, enc, device, gen, coin, args, bar)
+                 for split, n, off, flag in (('train', args.n_pairs, 0, '--n_pairs'),
+                                             ('val', args.n_val, 1, '--n_val'))}
     # the labeller's temperature: given, or set so that labels agree with the gold order on --agreement of the
     # untied train pairs in expectation (the same tau then labels the val pairs)
     tr = draws['train']
@@ -435,11 +443,12 @@ def label(args):
     print(f"wrote {args.out} (task {task['name']}, tau {tau:.4g}) in {time.time() - t0:.1f}s")
 
 
-def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args):
+def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args, bar):
     """Two samples per prompt (or the first and the human continuation, --pair human) and their gold rewards,
     prompts in a seeded order, each prompt used up to --max_per_prompt times (pass r over the prompts comes
     before pass r+1), until n pairs are kept; with --drop_ties a pair whose gold rewards tie is drawn but not
-    kept. The labeller's coin is drawn here too, one per pair, so the labels can wait for tau."""
+    kept. The labeller's coin is drawn here too, one per pair, so the labels can wait for tau. bar counts the
+    pairs kept."""
     prompts, refs, ref_mask = M.get_prompts(policy.cfg.vocab_size, split, task['prompt_len'], task['completion_len'])
     order = pick(prompts.size(0), 0, seed, f"{flag} ({split} prompts)").repeat(args.max_per_prompt)
     bs = args.batch_size // 2  # pairs per sampling call: both samples of a prompt in one batch
@@ -462,6 +471,7 @@ def draw_pairs(policy, split, n, seed, flag, task, enc, device, gen, coin, args)
         for key, v in (('prompt_idx', idx), ('y_a', y[:k]), ('m_a', m[:k]), ('y_b', y[k:]), ('m_b', m[k:]),
                        ('r_a', r[:k]), ('r_b', r[k:]), ('u', u)):
             out[key].append(v[keep])
+        bar.update(min(int(keep.sum()), n - kept))  # the last batch may keep more than the n used
         kept += int(keep.sum())
     if kept < n:
         raise ValueError(f"{flag}: asked for {n} pairs, but {split}'s {prompts.size(0)} prompts x --max_per_prompt "
@@ -548,11 +558,16 @@ def score(args):
     refs_s, ref_mask_s = refs.repeat_interleave(S, 0), ref_mask.repeat_interleave(S, 0)
     bs = args.batch_size
     t0 = time.time()
+    # the bar counts samples drawn: the reference's, each other policy's, and the best-of-N ones of every policy
+    redrawn = sum(ckpt_file(path) != ckpt_file(ref_path) for path in names.values())
+    bar = tqdm(total=n * S * (1 + redrawn) + n * args.best_of * len(ckpts), unit='sample', desc='score',
+               disable=args.no_tqdm)
 
     # ---- the human reference completions and the reference policy's samples: what every policy is compared to
     g_human = gold_rewards(task, enc, prompts, refs, ref_mask, refs, ref_mask)
     ref = load_model(ref_ckpt, ref_path, device, task)
-    y_ref, m_ref = generate(ref, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs)
+    bar.set_postfix(policy=run_name(ref_path))
+    y_ref, m_ref = generate(ref, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs, bar)
     g_ref = gold_rewards(task, enc, xs, y_ref, m_ref, refs_s, ref_mask_s).view(n, S)
     base_words = Counter(words(enc, xs, y_ref, m_ref))
 
@@ -589,12 +604,13 @@ def score(args):
                                    'examples': examples(refs, ref_mask, g_human)}}
     for name, ckpt in ckpts.items():
         path = names[name]
+        bar.set_postfix(policy=name)
         same = ckpt_file(path) == ckpt_file(ref_path)
         model = ref if same else load_model(ckpt, path, device, task)
         if same:  # identical seed and model: identical samples, so reuse them
             y, m = y_ref, m_ref
         else:
-            y, m = generate(model, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs)
+            y, m = generate(model, prompts, S, C, enc.eos, args.temperature, args.seed, device, bs, bar)
         g = gold_rewards(task, enc, xs, y, m, refs_s, ref_mask_s).view(n, S)
         kl = (seq_logprobs(model, xs, y, m, args.temperature, device, bs)
               - seq_logprobs(ref, xs, y, m, args.temperature, device, bs)).view(n, S)
@@ -603,7 +619,7 @@ def score(args):
                          'examples': examples(y, m, g)}
         if args.best_of:  # N samples per prompt; best-of-n for n = 1, 2, 4, ..., N takes the first n of them
             N = args.best_of
-            yb, mb = generate(model, prompts, N, C, enc.eos, args.temperature, args.seed + 1, device, bs)
+            yb, mb = generate(model, prompts, N, C, enc.eos, args.temperature, args.seed + 1, device, bs, bar)
             xb = prompts.repeat_interleave(N, 0)
             gb = gold_rewards(task, enc, xb, yb, mb, refs.repeat_interleave(N, 0), ref_mask.repeat_interleave(N, 0))
             gb = gb.view(n, N)
@@ -628,6 +644,7 @@ def score(args):
                         'top_words': top_words(enc, prompts, yb[rows], mb[rows], base_words, y_ref.size(0)),
                         'examples': examples(yb[rows], mb[rows], gb.gather(1, best[:, None]))}
         del model
+    bar.close()
     dt = time.time() - t0
 
     out = {'task': task, 'seed': args.seed, 'n_prompts': n, 'samples': S, 'temperature': args.temperature,

@@ -212,7 +212,8 @@ def test_bad_input_is_refused(runs):
     assert_refused(run('prefs', runs['rm_short'], '--prefs', prefs), 'task')
     assert_refused(run('prefs', runs['rm_vocab'], '--prefs', prefs), 'vocab_size')
     assert_refused(run('label', '--policy', runs['rm'], '--out', prefs), 'rm')  # not a policy
-    assert_refused(run('label', '--policy', runs['sft'], '--n_pairs', 10 ** 6, '--out', prefs), '--n_pairs')
+    assert_refused(run('label', '--policy', runs['sft'], '--n_pairs', 10 ** 6, '--out', prefs, '--no_tqdm'),
+                   '--n_pairs')  # found out while sampling: no progress bar, so the refusal is the only line
     assert prefs.read_bytes() == before  # the good file is untouched
 
 

@@ -77,7 +77,7 @@ def test_label_drops_ties_reuses_prompts_and_sets_tau(tmp_path, enc):
     for k in M.PREF_KEYS:
         assert torch.equal(s[k], d[k][:20]), k
     # a request the prompts cannot meet is one clear line, and nothing is written
-    r = run(*args, '--n_pairs', 10 ** 5, '--drop_ties', '--out', str(tmp_path / 'no.pt'), check=False)
+    r = run(*args, '--n_pairs', 10 ** 5, '--drop_ties', '--out', str(tmp_path / 'no.pt'), '--no_tqdm', check=False)
     assert r.returncode == 2 and 'untied' in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not os.path.exists(tmp_path / 'no.pt')
 
