@@ -28,18 +28,59 @@ elif [ "$SIZE" = default ]; then
 else
   echo "usage: bash run.sh [default|tiny]" >&2; exit 2
 fi
-COMMON="--seed $SEED --no_tqdm --overwrite"
+COMMON="--seed $SEED --overwrite"
+export TQDM_MININTERVAL=1  # a stage's progress bar (in its log, for the status line) redraws at most once a second
 mkdir -p "$OUT"
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # a failed stage takes the one beside it down too
+rm -f "$OUT"/*.running     # markers of stages a killed run left running (see stage)
 
-stage() {  # stage NAME COMMAND...: run once (output in OUT/NAME.log), time it, mark it done
+# The status line: the progress bar each running stage last drew in its log, after the job's clock. On a terminal it
+# is redrawn in place every 3 s (a line printed over it blanks it first: say); elsewhere, a CI log or a pipe, it is
+# a plain line every 30 s. The watcher runs beside the stages until they end, and nothing it does fails the job.
+CLEAR=""; if [ -t 1 ]; then CLEAR=$'\r\033[K'; fi
+say() { printf '%s%s\n' "$CLEAR" "$*"; }
+progress() {  # progress LOG: LOG's last progress bar, condensed: "180/400 loss=5.4321 00:27<00:33" (elapsed<left)
+  tail -c 16000 "$1" 2>/dev/null | tr '\r' '\n' |
+    LC_ALL=C sed -nE 's/^.*\| *([0-9]+\/[0-9]+) \[([^<]*)<([^,]*),[^],]*(,( .*))?\] *$/\1\5 \2<\3/p' | tail -n 1
+}
+status() {  # "[m:ss] sft 180/400 loss=5.4321 00:27<00:33 | ...": each stage with a marker, and its progress
+  local f name bar line=""
+  for f in "$OUT"/*.running; do
+    [ -e "$f" ] || continue
+    name=${f##*/}; name=${name%.running}; bar=$(progress "$OUT/$name.log")
+    line+="${line:+ |} $name${bar:+ $bar}"
+  done
+  printf '[%d:%02d]%s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$line"
+}
+watch_stages() {  # the status line, until quiet stops it or the job is gone however it ended (kill -0 $$)
+  set +e
+  if [ -t 1 ]; then  # no wider than the terminal: a line that wraps is not redrawn in place
+    while sleep 3 && kill -0 $$ 2>/dev/null; do
+      printf '%s%s' "$CLEAR" "$(status | cut -c "1-$(($(tput cols 2>/dev/null </dev/tty || echo 80) - 1))")"
+    done
+  else
+    while sleep 30 && kill -0 $$ 2>/dev/null; do status; done
+  fi
+}
+quiet() {  # stop the watcher and blank its line, so that what follows starts on a clean one
+  if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null || true; wait "$watcher" 2>/dev/null || true; fi
+  watcher=""; printf '%s' "$CLEAR"
+}
+watch_stages & watcher=$!
+trap 'kill $(jobs -p) 2>/dev/null || true; quiet' EXIT  # a failed stage takes the one beside it down too
+
+stage() {  # stage NAME COMMAND...: run once (output in OUT/NAME.log, progress on the status line), time it, mark done
   local name=$1; shift
-  if [ -f "$OUT/$name.done" ]; then echo "== $name: done before, reused"; return; fi
-  echo "== $name: $*"
-  local t0=$SECONDS
-  "$@" > "$OUT/$name.log" 2>&1 || { tail -20 "$OUT/$name.log"; echo "!! $name failed: $OUT/$name.log" >&2; return 1; }
+  if [ -f "$OUT/$name.done" ]; then say "== $name: done before, reused"; return; fi
+  say "== $name: $*"
+  local t0=$SECONDS rc=0
+  : > "$OUT/$name.running"  # the status line shows this stage while the marker is there
+  "$@" > "$OUT/$name.log" 2>&1 || rc=$?
+  rm "$OUT/$name.running"
+  if [ $rc != 0 ]; then  # the log's last lines as a terminal shows them (a bar's redraws overwrite each other)
+    say "$(sed $'s/.*\r//' "$OUT/$name.log" | tail -20)"; echo "!! $name failed: $OUT/$name.log" >&2; return 1
+  fi
   echo "$((SECONDS - t0))" > "$OUT/$name.done"
-  echo "== $name: done in $((SECONDS - t0)) s"
+  say "== $name: done in $((SECONDS - t0)) s"
 }
 
 # 1. The reference policy, and preference pairs of its own samples labelled by the gold verifier (the "human").
@@ -66,6 +107,7 @@ score() {  # score NAME SPLIT CHECKPOINTS... [FLAGS]: gold reward and KL to SFT 
   until [ -f $OUT/rm.done ]; do sleep 1; done  # the online lane's RM: a failed one ends the job at `wait` below
   score bon_test test $OUT/sft --best_of $BON --rm $OUT/rm; } & offline=$!
 wait $online; wait $offline
+quiet
 
 # 3. The picture and the table: compare at matched KL, never at a single point.
 python eval.py frontier --val $OUT/score_{dpo,rloo}_val.json $OUT/bon_val.json \
