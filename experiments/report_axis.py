@@ -10,8 +10,6 @@ ceiling (its pick at 30 nats: the best val gold at any KL up to 30) and that pic
 the pattern at each budget; and the band rule's count. Figures: results/frontier_v3_<task>.png (gold against KL,
 every method, a band of one sd over seeds) and results/frontier_v3_gaps.png (RLOO - DPO against the budget).
 """
-import glob
-import json
 import math
 import os
 import statistics
@@ -22,18 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import frontier_v3 as V  # noqa: E402
 from frontier import ROOT, TASKS  # noqa: E402
+import report_common as C  # noqa: E402
 
-RES = os.path.join(ROOT, V.RES)
 METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N by the RM'}
 COLORS = {'dpo': 'C0', 'rloo': 'C3', 'best_of_n': 'C1'}
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447}  # Student's t, 97.5% quantile, by dof
 
 
-def load(res=RES):
-    rows = []
-    for path in sorted(glob.glob(os.path.join(res, '*.jsonl'))):
-        rows += [json.loads(line) for line in open(path)]
-    return rows
+def load():
+    return C.load('frontier_v3')
 
 
 def complete(rows, task):
@@ -79,9 +73,8 @@ def gap(summ, task, a, b, budget):
 
 def interval(xs):
     """(mean, sd, low, high): a 95% t-interval over seeds (none for one seed)."""
-    m = statistics.mean(xs)
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    h = T975[len(xs) - 1] * sd / math.sqrt(len(xs)) if len(xs) > 1 else float('nan')
+    m, sd = C.mean_sd(xs)
+    h = C.T975[len(xs) - 1] * sd / math.sqrt(len(xs)) if len(xs) > 1 else float('nan')
     return m, sd, m - h, m + h
 
 
@@ -91,23 +84,10 @@ def ceiling(summ, task, method):
 
 
 def room(summ, task, a, b, budget):
-    """{seed: (a - b) over the better one's gain above SFT}, where either gains: a difference read against the room
-    the task gives (sentiment's methods gain about 0.5 over SFT, overlap's about 0.05)."""
-    out = {}
-    for s, d in gap(summ, task, a, b, budget).items():
-        gain = max(summ[task][m][budget][s]['gold_reward'] for m in (a, b)) - summ[task]['sft'][s]
-        if gain > 0:
-            out[s] = d / gain
-    return out
-
-
-def pattern(d):
-    """'ahead' if every seed's difference has the same sign and the mean exceeds the seed sd, else 'level'."""
-    xs = list(d.values())
-    m, sd = statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
-    if len({x > 0 for x in xs}) == 1 and abs(m) > sd:
-        return 'ahead' if m > 0 else 'behind'
-    return 'level'
+    """{seed: (a - b) over the better one's gain above SFT} (report_common.room), where either gains."""
+    out = {s: C.room(summ[task][a][budget][s]['gold_reward'], summ[task][b][budget][s]['gold_reward'], summ[task]['sft'][s])
+           for s in gap(summ, task, a, b, budget)}
+    return {s: x for s, x in out.items() if x is not None}
 
 
 def sentence(gaps, a='RLOO', b='DPO'):
@@ -118,13 +98,13 @@ def sentence(gaps, a='RLOO', b='DPO'):
         return f'{n} seed{"s" if n > 1 else ""} so far: no pattern is read from fewer than 3'
     spans = []
     for budget, d in gaps.items():
-        p = pattern(d)
+        p = C.pattern(list(d.values()))
         if spans and spans[-1][0] == p:
             spans[-1][1].append(budget)
             spans[-1][2].append(statistics.mean(d.values()))
         else:
             spans.append((p, [budget], [statistics.mean(d.values())]))
-    words = {'ahead': f'{a} ahead', 'behind': f'{b} ahead', 'level': 'level'}
+    words = {'gap': f'{a} ahead', 'reverse gap': f'{b} ahead', 'level': 'level'}
     parts = []
     for p, budgets, means in spans:
         where = f'at {budgets[0]} nats' if len(budgets) == 1 else f'from {budgets[0]} to {budgets[-1]} nats'

@@ -208,7 +208,7 @@ def room(a, b, sft):
     return (a - b) / gain if gain > 0 else None
 
 
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # Student's t, 97.5% quantile, by degrees of freedom
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447}  # Student's t, 97.5% quantile, by degrees of freedom
 
 
 def t_interval_md(xs):

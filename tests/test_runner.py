@@ -97,7 +97,7 @@ def test_bad_flags_are_one_line_before_any_job_runs(repo, flags, words):
 
 
 def test_the_runner_runs_a_command_without_a_shell(tmp_path):
-    """Kills shell=True: a ; or a $( ) in a command is an argument, never shell syntax."""
+    """The runner runs an argument list: a ; or a $( ) in a command is an argument, never shell syntax."""
     job = str(tmp_path / 'job')
     cmd = f"python -c 'import sys; print(sys.argv[1:])' 'a b' c;d $(touch {tmp_path}/pwned)"
     assert F.run_job(job, cmd, None, print, str(tmp_path / 'res'))
