@@ -40,8 +40,8 @@ The protocol, fixed before any of its val numbers existed, then revised once on 
             seed), one sample each; test: every test prompt, two samples each.
 The revision: the first chunk, with a snapshot every 20 DPO / 10 RLOO steps and val scored on every val prompt
 twice, left 8 of its 9 runs at N <= 500 with fewer than 3 val snapshots inside 10 nats (DPO crossed 10 nats by
-step 20-60, RLOO by step 10-30), and projected past the compute budget. Its records are kept in superseded/;
-only val KLs were read to change the spacing, the grid and the val prompts, and no method's setting changed.
+step 20-60, RLOO by step 10-30), and projected past the compute budget. Its records left the tree (git history
+keeps them; their timings are in results/retired/data_efficiency_v2_superseded_timings.tsv); only val KLs were read to change the spacing, the grid and the val prompts, and no method's setting changed.
 Whether the new spacing keeps 3 snapshots of every run inside each budget is counted from the records (the
 report's check table), not assumed.
 One machine per block: the stages are bitwise reproducible on one machine, not across CPUs, and a fresh clone
@@ -50,7 +50,9 @@ two SFTs; the runner then stops the block (its relabelling or a retrained log di
   python experiments/data_efficiency_v2.py --set_aside overlap 1337   # redo that block from the SFT as it now is
   python experiments/data_efficiency_v2.py --set_aside sft 2          # accept seed 2's retrained SFT
 moves the block's records, label statistics and logs (or the SFT's log) to results/data_efficiency_v2/stale/, with
-their timings (they spent CPU); a finished block needs no job, so it is never mixed.
+their timings (they spent CPU); a finished block needs no job, so it is never mixed. The one block set aside so far
+(overlap seed 1337) was redone whole; its set-aside records left the tree, their timings are in
+results/retired/data_efficiency_v2_stale_timings.tsv.
 Online DPO (optional in the design) is left out. experiments/report.py draws the curves and the multiplier.
 Records: results/data_efficiency_v2/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run, and
 <task>_seed<seed>_<method>_n<N>_kl<budget>_test.jsonl for the one chosen checkpoint; best-of-n: _bon_<split>.

@@ -49,26 +49,24 @@ def costs_md(demo=DEMO):
                     if total else '.') if rows else '')
 
 
+def kept(sweep, name):
+    """The paths of a study's record `name` (timings.tsv, stale/timings.tsv, gpu): results/<sweep>/<name>, and
+    results/retired/<sweep>_<name with '/' as '_'> where the study's or an attempt's records left the tree but what
+    it spent stays counted."""
+    paths = (os.path.join(C.RES, sweep, name), os.path.join(C.RES, 'retired', f"{sweep}_{name.replace('/', '_')}"))
+    return [p for p in paths if os.path.exists(p)]
+
+
 def timings(sweep):
-    """[(job, wall seconds or None where unrecorded)] from results/<sweep>/timings.tsv, in its order, then the jobs
-    of attempts whose records were set aside (results/<sweep>/superseded/ and stale/, each with its timings.tsv)
-    and that were redone or dropped since, as 'superseded:<job>' or 'stale:<job>': they spent CPU too."""
+    """[(job, wall seconds or None where unrecorded)] from the study's timings.tsv, in its order, then the jobs of
+    attempts whose records were set aside (stale/ and superseded/, each with its timings.tsv) and that were redone
+    or dropped since, as 'superseded:<job>' or 'stale:<job>': they spent CPU too. Each where kept() finds it."""
     def read(path):
         return [(name, None if x == 'unrecorded' else float(x))
-                for name, x in (line.rstrip('\n').split('\t') for line in open(path))] if os.path.exists(path) else []
-    now = read(os.path.join(C.RES, sweep, 'timings.tsv'))
+                for name, x in (line.rstrip('\n').split('\t') for line in open(path))]
+    now = [t for path in kept(sweep, 'timings.tsv') for t in read(path)]
     return now + [(f'{aside}:{n}', x) for aside in ('superseded', 'stale')
-                  for n, x in read(os.path.join(C.RES, sweep, aside, 'timings.tsv')) if (n, x) not in now]
-
-
-def set_aside_md(sweep):
-    """The blocks a sweep set aside (results/<sweep>/stale/), with their jobs and CPU time, or 'none'."""
-    st = [(n, x) for n, x in timings(sweep) if n.startswith('stale:')]
-    if not st:
-        return 'none'
-    blocks = sorted({'`{1}` seed {0}'.format(*re.search(r'seed(\d+)/(\w+)', n).groups()) for n, _ in st})
-    return (f"{', '.join(blocks)} ({len(st)} jobs, {sum(x or 0 for _, x in st) / 3600:.1f} one-thread CPU hours, "
-            "counted in the sweep's cost)")
+                  for path in kept(sweep, f'{aside}/timings.tsv') for n, x in read(path) if (n, x) not in now]
 
 
 def own_timings(sweep):
@@ -84,10 +82,11 @@ def own_timings(sweep):
 
 
 def gpu_record(sweep):
-    """What results/<sweep>/gpu/ says, or None: the device (device.txt: nvidia-smi's header and line, torch, cores),
-    and per runner call (runner_call*.log) its wall seconds, workers and the jobs it finished {job: seconds}."""
-    d = os.path.join(C.RES, sweep, 'gpu')
-    logs = sorted(glob.glob(os.path.join(d, 'runner_call*.log')))
+    """What the study's gpu/ record says (kept() finds it), or None: the device (device.txt: nvidia-smi's header and
+    line, torch, cores), and per runner call (runner_call*.log) its wall seconds, workers and the jobs it finished
+    {job: seconds}."""
+    d = next(iter(kept(sweep, 'gpu')), '')
+    logs = sorted(glob.glob(os.path.join(d, 'runner_call*.log'))) if d else []
     if not logs:
         return None
     dev = open(os.path.join(d, 'device.txt')).read().splitlines() if os.path.exists(os.path.join(d, 'device.txt')) else []

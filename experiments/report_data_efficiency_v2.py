@@ -119,9 +119,8 @@ def de2_md(rows, first_tables):
         return '`python experiments/data_efficiency_v2.py` has written no records yet.'
     L = [de2_changes_md(rows, first_tables), '', '| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
          '|---|---|---|---|---|']
-    for spacing, rs in (('every 5 steps to 60, then every 20 (every step to the edge where that left < 3)', rows),
-                        ('superseded: every 20 DPO / 10 RLOO steps', load('data_efficiency_v2/superseded'))):
-        L += [f'| {spacing} | {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in de2_checks(rs).items()]
+    spacing = 'every 5 steps to 60, then every 20 (every step to the edge where that left < 3)'
+    L += [f'| {spacing} | {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in de2_checks(rows).items()]
     n_dense, same = de2_dense(rows)
     L += ['', f'Runs trained again with a snapshot at every step to the budget\'s edge: {n_dense}; of them, {same} match the '
           'first run\'s val KL and gold at every step both have (the same run, seen more often).', '']

@@ -11,7 +11,7 @@ import statistics
 import data_efficiency_v2 as DE2
 import report_common as C
 from report_common import METHODS, SEEDS, load, mean_sd, paired, room, seeds_of, sft_row, t_interval_md
-from report_costs import device_split, gpu_record, min_s, set_aside_md
+from report_costs import device_split, gpu_record, min_s
 from report_data_efficiency import de_fallbacks, de_rm_acc, de_table, mult_cell
 from report_data_efficiency_v2 import de2_points, de2_summary, de2_verifiers
 from report_frontier import verifier_acc
@@ -266,7 +266,6 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                                          and r['method'] == 'best_of_n' and r['best_of'] == int(n)
                                          and os.path.basename(r['rm'] or '') == rk]),
         'deaccm': lambda t, kind, n: statistics.mean(a for a, _ in acc_de[t, kind, int(n)].values()),
-        'de2stale': set_aside_md('data_efficiency_v2'),
         'de2acc': lambda t, kind, n: (lambda v: f'{statistics.mean(a for a, _ in v.values()):.3f} ({len(v)} of 3 seeds)'
                                       if v else 'not yet run')(acc_de2.get((t, int(n)), {}).get(kind)),
         'rmfirst': lambda n_max: '{} of the {}'.format(

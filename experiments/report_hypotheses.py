@@ -240,11 +240,8 @@ def size_md(summaries, vrows, budget=10):
             f"within {b} nats {diff_md(list(here.values()))} against the frontier's {diff_md(list(there.values()))}"
             for b, there, here in same) + '.')
     if min(len(v) for v in done.values()) < len(SEEDS):
-        stale = os.path.exists(os.path.join(C.RES, 'size', 'stale'))
-        L.append('`python experiments/size.py` is ' + ('being redone whole on one machine' if stale else 'running') +
-                 f": seeds with every run scored on test so far: SFT-sized {len(done['size'])}, wide {len(done['size_wide'])} of "
-                 f'{len(SEEDS)}.' + (" The first machine's records (compared with the frontier's runs, one fine-tuning "
-                                     'rate on the wide policy) are in `results/size/stale/`.' if stale else ''))
+        L.append(f"`python experiments/size.py` is running: seeds with every run scored on test so far: SFT-sized "
+                 f"{len(done['size'])}, wide {len(done['size_wide'])} of {len(SEEDS)}.")
         return '\n\n'.join(L)
     L.append(verifier_md('size'))
     wide_picks = summaries.get('size_wide', {}).get('sentiment', {})

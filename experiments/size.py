@@ -28,15 +28,17 @@ compares itself, in out/size/, because a comparison is only sound between runs o
 
 The two wide SFT rates not chosen are jobs in the list that no score needs, so the runner skips them; they ran on
 the first machine with the same commands (python train_mle.py --loss sft --n_embd 384 --lr LR --seed 1337), logs
-in results/size/logs/seed1337_sft_wide_lr<LR>.jsonl.
+in results/size/logs/seed1337_sft_wide_lr<LR>.jsonl; the first machine's run at the chosen rate, which they were
+compared with, is seed1337_sft_wide_lr0.001_first_machine.jsonl there.
 
 One machine per seed: the stages are bitwise reproducible on one machine, not across CPUs, and the drift is not
 small: the frontier's DPO command, rerun on another machine on that machine's SFT and pairs, ended at a test gold
 reward well below the frontier's on all three seeds (the report gives both). So a per-seed difference is only
 read between runs of one machine. This sweep first compared its runs with the frontier's; when its checkpoints
-were gone and the second rate had to be added, its records were set aside (results/size/stale/) and it was
-redone whole, on one machine. A fresh clone retrains the SFT and relabels, and the runner stops a job whose
-rerun disagrees with a committed log or label statistics; then:
+were gone and the second rate had to be added, its records were set aside and it was redone whole, on one
+machine (the set-aside records left the tree; their timings are in results/retired/size_stale_timings.tsv). A
+fresh clone retrains the SFT and relabels, and the runner stops a job whose rerun disagrees with a committed log or
+label statistics; then:
   python experiments/size.py --set_aside sentiment 1337   # move the seed's records to results/size/stale/, redo it
 
   python experiments/size.py [--hours 1.8] [--dry]

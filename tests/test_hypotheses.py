@@ -195,8 +195,6 @@ def test_size_reads_only_its_own_machine(tmp_path, monkeypatch):
     md = report_hypotheses.size_md({}, [])
     assert 'ends at test gold +0.330 (KL 14.0)' in md and "frontier's +0.450 (KL 13.0)" in md and '-0.120' in md
     assert 'is running: seeds with every run scored on test so far: SFT-sized 0, wide 0 of 3.' in md
-    (tmp_path / 'size' / 'stale').mkdir(parents=True)
-    assert 'being redone whole on one machine' in report_hypotheses.size_md({}, [])
 
 
 def test_size_reading_once_every_seed_is_in(tmp_path, monkeypatch):

@@ -91,6 +91,13 @@ def test_costs_and_study_costs(tmp_path, monkeypatch):
     assert '| the hypotheses (H1, H3, H4) | 1 | 0.5 one-thread CPU-hours |' in md
     assert '| RM size and policy size | 1 | 0.2 one-thread CPU-hours |' in md
     assert 'data efficiency' not in md.split('\n\n')[0]  # no record, no row
+    # a study or a set-aside attempt whose records left the tree: its timings, in results/retired/, still count
+    os.makedirs(tmp_path / 'results' / 'retired')
+    (tmp_path / 'results' / 'retired' / 'size_stale_timings.tsv').write_text('c\t1800\nd\t2700\n')  # c: as in timings.tsv, once
+    (tmp_path / 'results' / 'retired' / 'data_efficiency_timings.tsv').write_text('e\t3600\n')
+    md = report_costs.study_costs_md()
+    assert '| RM size and policy size | 2 | 1.0 one-thread CPU-hours |' in md
+    assert '| data efficiency | 1 | 1.0 one-thread CPU-hours |' in md
 
 
 def test_per_prompt_from_the_records():
