@@ -96,10 +96,7 @@ def ablation(run, flags, name, task, seed):
     out/ablations/NAME and scored on both splits exactly as the frontier's run is; its records carry method NAME.
     Refuses, with one line, a name the frontier's records use, a seed or run the frontier lacks, and flags that the
     stage's own parse_args refuses."""
-    if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_.]*', name) or '..' in name:
-        raise SystemExit(f'--name {name!r}: a letter, then letters, digits, _ and . (it names a folder and a method)')
-    if name in frontier_names():
-        raise SystemExit(f"--name {name}: the frontier's records already use that name; pick another")
+    check_new_name(name, job_names(jobs()), "the frontier's")
     if seed not in SEEDS:
         raise SystemExit(f"--seed {seed}: not one of the frontier's seeds ({', '.join(map(str, SEEDS))})")
     t = f'{OUT}/seed{seed}/{task}'
@@ -122,14 +119,22 @@ def ablation(run, flags, name, task, seed):
     return after_frontier(own, f'results/ablations/{name}')
 
 
-def frontier_names():
-    """Every name the frontier's jobs, runs and record methods go by: an ablation of one of these names would be
-    drawn and tabled as the frontier's own."""
+def check_new_name(name, taken, whose):
+    """An ablation's name is a plain identifier (it names a folder and a method) that `taken` (job_names of the sweep
+    it builds on) does not hold: records under a name the sweep uses would be drawn and tabled as its own."""
+    if not re.fullmatch(r'[A-Za-z][A-Za-z0-9_.]*', name) or '..' in name:
+        raise SystemExit(f'--name {name!r}: a letter, then letters, digits, _ and . (it names a folder and a method)')
+    if name in taken:
+        raise SystemExit(f"--name {name}: {whose} records already use that name; pick another")
+
+
+def job_names(all_jobs):
+    """Every name a sweep's jobs, runs and record methods go by."""
     names = {'best_of_n', 'human'}  # methods of records that no job is named after
-    for name, _, _, rec in jobs():
+    for name, _, _, rec in all_jobs:
         names.add(name.rsplit('/', 1)[1])
         if rec:
-            names |= {rec[2], rec[2].rsplit('_', 1)[0]}  # the run, and the method records() reads from it
+            names |= {rec[2], rec[2].rsplit('_', 1)[0], *rec[4:5]}  # the run, and the method records() reads from it
     return names
 
 
@@ -146,16 +151,16 @@ def check_flags(cmd, flags):
         raise SystemExit(f'--flags {flags!r}: {why}')
 
 
-def check_name(name, setting, resume):
+def check_name(name, setting, resume, where='ablations'):
     """An ablation's name is its own: a second ablation under it would mix two settings' records in one method.
-    --resume continues the one there, with the flags it was made with."""
-    made = [p for p in (f'results/ablations/{name}', f'out/ablations/{name}') if os.path.isdir(p)]
+    --resume continues the one there (results/WHERE/NAME, out/WHERE/NAME), with the flags it was made with."""
+    made = [p for p in (f'results/{where}/{name}', f'out/{where}/{name}') if os.path.isdir(p)]
     if made and not resume:
         raise SystemExit(f'--name {name}: an ablation of that name exists ({made[0]}): pass --resume to continue it, '
                          'or pick another name')
     if resume and not made:
         raise SystemExit(f'--resume: there is no ablation {name} to continue')
-    settings = {r['setting'] for path in glob.glob(f'results/ablations/{name}/*.jsonl') for line in open(path)
+    settings = {r['setting'] for path in glob.glob(f'results/{where}/{name}/*.jsonl') for line in open(path)
                 for r in [json.loads(line)] if r['method'] == name}
     if settings - {setting}:
         made_with = ' and '.join(map(repr, sorted(settings)))
@@ -253,15 +258,16 @@ def agrees(old, new):
 
 def run_job(name, cmd, rec, log, res, resolve=None):
     """Run one job; resolve(cmd), if given, fills in what is only known once the job's dependencies are done.
-    A job that rewrites a file in res (its training log, its label statistics) must agree with it: records made
-    from the earlier run would otherwise sit beside records made from this one. It then fails, leaving the file."""
+    A job that rewrites a committed file (its training log in res, its label statistics, a machine record: any
+    --json) must agree with it: records made from the earlier run would otherwise sit beside records made from this
+    one. It then fails, leaving the file."""
     os.makedirs(name, exist_ok=True)
     try:
         cmd = resolve(cmd) if resolve else cmd
     except ValueError as e:
         log(f'FAILED {name}: {e}')
         return False
-    rewrites = {p: p for p in re.findall(r'--json (\S+)', cmd) if p.startswith(res)}  # the label statistics
+    rewrites = {p: p for p in re.findall(r'--json (\S+)', cmd)}  # label statistics, a machine record
     if cmd.startswith('python train_'):  # the training log travels with the records (checkpoints do not)
         seed, rest = name.split('/seed', 1)[1].split('/', 1)
         rewrites[f"{res}/logs/seed{seed}_{rest.replace('/', '_')}.jsonl"] = f'{name}/log.jsonl'
@@ -384,20 +390,22 @@ def set_aside(res, files, is_job):
     return len(moves)
 
 
-def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False, block=None):
+def main(all_jobs, res, doc=__doc__, resolve=None, ablation=None, block=None):
+    """The command line of a sweep: all_jobs into res. ablation(args), if given, turns --ablate ... into the jobs,
+    results folder and resolve() of one ablation; block(name, seed) says what --set_aside moves."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--workers', type=int, default=2, help='jobs side by side, one thread each')
     ap.add_argument('--hours', type=float, default=1.8, help='start no new job after this long')
     ap.add_argument('--dry', action='store_true', help='print the commands of the jobs still to do; change nothing')
     ap.add_argument('--all', action='store_true', help='with --dry: every job of the sweep, done or not')
-    if ablations:
-        g = ap.add_argument_group('one ablation: a frontier run at a new setting (see above)')
-        g.add_argument('--ablate', metavar='RUN', help='the frontier run to start from: dpo_b0.1, rloo_b0.03, ...')
+    if ablation:
+        g = ap.add_argument_group('one ablation: a run or method of the sweep at a new setting (see above)')
+        g.add_argument('--ablate', metavar='RUN', help='what the ablation starts from (see above)')
         g.add_argument('--flags', default='', help="stage flags appended to its command, e.g. '--beta 0.3'")
         g.add_argument('--name', help="the ablation's name: its method in the records and figures")
         g.add_argument('--resume', action='store_true', help='continue the ablation of that name, with its flags')
         g.add_argument('--task', default='sentiment', choices=TASKS)
-        g.add_argument('--seed', type=int, default=1337)
+        g.add_argument('--seed', type=int, default=None, help='(see above)')
     if block:
         ap.add_argument('--set_aside', nargs=2, metavar=('BLOCK', 'SEED'),
                         help="move a block's records, logs and timings to stale/, to redo it whole (see above)")
@@ -417,14 +425,12 @@ def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False, block=None):
         n = set_aside(res, files, is_job)
         print(f'set aside {n} files of {name} seed {seed} in {res}/stale/')
         return
-    if ablations and args.ablate:
+    if ablation and args.ablate:
         if not args.name:
             raise SystemExit('--ablate needs --name')
-        all_jobs = ablation(args.ablate, args.flags, args.name, args.task, args.seed)
-        check_name(args.name, shlex.join(shlex.split(args.flags)), args.resume)
-        res = f'results/ablations/{args.name}'
-    elif ablations and (args.name or args.flags or args.resume):
-        raise SystemExit('--name, --flags and --resume go with --ablate RUN')
+        all_jobs, res, resolve = ablation(args)
+    elif ablation and (args.name or args.flags or args.resume or args.seed is not None):
+        raise SystemExit('--name, --flags, --resume and --seed go with --ablate')
     todo = all_jobs if args.dry and args.all else still_needed(all_jobs, res)
     if args.dry:
         print_lines([*dry_lines(todo, all_jobs, res, resolve), f"# {len(todo)} jobs{'' if args.all else ' to do'}"])
@@ -475,5 +481,12 @@ def main(all_jobs, res, doc=__doc__, resolve=None, ablations=False, block=None):
     sys.exit(1 if failed else 0)
 
 
+def ablate(args):
+    """--ablate RUN: one run of the frontier at a new setting, on one seed (1337 unless --seed says)."""
+    own = ablation(args.ablate, args.flags, args.name, args.task, 1337 if args.seed is None else args.seed)
+    check_name(args.name, shlex.join(shlex.split(args.flags)), args.resume)
+    return own, f'results/ablations/{args.name}', None
+
+
 if __name__ == '__main__':
-    main(jobs(), RES, ablations=True)
+    main(jobs(), RES, ablation=ablate)

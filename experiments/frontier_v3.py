@@ -58,6 +58,7 @@ method's picks (SFT always among them), _bon_<split> for best-of-N, machine_<tas
 statistics, the training logs (logs/) and the wall time of every job (timings.tsv).
 """
 import os
+import shlex
 
 import data_efficiency as DE  # read a record file
 import frontier as F  # the runner, the SFT, pairs and RM commands
@@ -84,36 +85,52 @@ def train_cmd(method, t, seed, sft, beta):
 
 
 def block_jobs(task, seed):
-    """One (task, seed) block's own jobs: the machine record, best-of-N, each method's runs over the beta grid,
-    their val scores, the dense reruns the band rule may ask for, and the test scoring of each method's picks."""
+    """One (task, seed) block's own jobs: the machine record, best-of-N, and each method's jobs (method_jobs)."""
     t, o, sft = f'{F.OUT}/seed{seed}/{task}', f'{OUT}/seed{seed}/{task}', f'{F.OUT}/seed{seed}/sft'
-    machine = f'{o}/machine'
-    score = {s: f'python eval.py score --ref {sft} --task {task} --split {s} --seed {seed} {a}' for s, a in SCORE.items()}
-    out = [(machine, [], f'python experiments/machine.py --json {RES}/machine_{task}_seed{seed}.json', None)]
-    out += [(f'{o}/score_bon_{s}', [machine, f'{t}/rm'], f'{score[s]} {sft} --best_of {BEST_OF} --rm {t}/rm',
+    out = [machine_job(task, seed)]
+    out += [(f'{o}/score_bon_{s}', [out[0][0], f'{t}/rm'], f'{score_cmd(task, seed, s)} {sft} --best_of {BEST_OF} --rm {t}/rm',
              (task, seed, 'bon', s)) for s in ('val', 'test')]
     for method in ('dpo', 'rloo'):
-        deps = [machine, f'{t}/label' if method == 'dpo' else f'{t}/rm']
-        vals = []
-        for beta in BETAS:
-            run = f'{method}_b{beta}'
-            cmd = train_cmd(method, t, seed, sft, beta)
-            out += [(f'{o}/{run}', deps, cmd, None),
-                    (f'{o}/score_{run}_val', [f'{o}/{run}'], f"{score['val']} SNAPSHOTS:{o}/{run}",
-                     (task, seed, run, 'val', method, f'b{beta}'))]
-            vals.append(f'{o}/score_{run}_val')
-        dense = []
-        for beta in BETAS:
-            run = f'{method}_b{beta}'
-            cmd = train_cmd(method, t, seed, sft, beta)
-            out += [(f'{o}/{run}_dense', deps + vals, f'DENSE:{task}:{seed}:{run}:{cmd}', None),
-                    (f'{o}/score_{run}_dense_val', [f'{o}/{run}_dense'], f"{score['val']} WINDOWS:{task}:{seed}:{run}",
-                     (task, seed, f'{run}_dense', 'val', method, f'b{beta}'))]
-            dense.append(f'{o}/score_{run}_dense_val')
-        # the picks' checkpoints too: in a fresh clone (no out/) a block cut short retrains its runs (bitwise) first
-        trained = [f'{o}/{method}_b{b}{d}' for b in BETAS for d in ('', '_dense')]
-        out.append((f'{o}/score_{method}_picks_test', vals + dense + trained + [f'{o}/score_bon_val'],
-                    f"{score['test']} PICKS:{task}:{seed}:{method}", (task, seed, f'{method}_picks', 'test', method, 'picks')))
+        out += method_jobs(task, seed, method, lambda beta: train_cmd(method, t, seed, sft, beta), o,
+                           [out[0][0], trained_on(method, t)], [f'{o}/score_bon_val'])
+    return out
+
+
+def machine_job(task, seed):
+    return (f'{OUT}/seed{seed}/{task}/machine', [], f'python experiments/machine.py --json {RES}/machine_{task}_seed{seed}.json', None)
+
+
+def trained_on(method, t):
+    """The frontier job a method's runs train from: DPO the labelled pairs, RLOO the RM."""
+    return f'{t}/label' if method == 'dpo' else f'{t}/rm'
+
+
+def score_cmd(task, seed, split):
+    return f'python eval.py score --ref {F.OUT}/seed{seed}/sft --task {task} --split {split} --seed {seed} {SCORE[split]}'
+
+
+def method_jobs(task, seed, method, cmd_of, o, deps, after, setting=None):
+    """A method's jobs in a block, into folder o: its run at each beta (command cmd_of(beta)) with every snapshot
+    scored on val, the dense reruns the band rule may ask for, and the test scoring of its picks, which comes
+    after `after` too (best-of-N's val scores: SFT is a candidate). Records carry method `method` and setting
+    b<beta> (or `setting`: an ablation's flags)."""
+    out, vals, dense = [], [], []
+    for beta in BETAS:
+        run = f'{method}_b{beta}'
+        out += [(f'{o}/{run}', deps, cmd_of(beta), None),
+                (f'{o}/score_{run}_val', [f'{o}/{run}'], f"{score_cmd(task, seed, 'val')} SNAPSHOTS:{o}/{run}",
+                 (task, seed, run, 'val', method, setting or f'b{beta}'))]
+        vals.append(f'{o}/score_{run}_val')
+    for beta in BETAS:
+        run = f'{method}_b{beta}'
+        out += [(f'{o}/{run}_dense', deps + vals, f'DENSE:{task}:{seed}:{run}:{cmd_of(beta)}', None),
+                (f'{o}/score_{run}_dense_val', [f'{o}/{run}_dense'], f"{score_cmd(task, seed, 'val')} WINDOWS:{task}:{seed}:{run}",
+                 (task, seed, f'{run}_dense', 'val', method, setting or f'b{beta}'))]
+        dense.append(f'{o}/score_{run}_dense_val')
+    # the picks' checkpoints too: in a fresh clone (no out/) a block cut short retrains its runs (bitwise) first
+    trained = [f'{o}/{method}_b{b}{d}' for b in BETAS for d in ('', '_dense')]
+    out.append((f'{o}/score_{method}_picks_test', vals + dense + trained + after,
+                f"{score_cmd(task, seed, 'test')} PICKS:{task}:{seed}:{method}", (task, seed, f'{method}_picks', 'test', method, setting or 'picks')))
     return out
 
 
@@ -187,31 +204,32 @@ def method_runs(task, seed, method, res=RES):
 
 
 def candidates(task, seed, method, res=RES):
-    """Every val row a method may pick: all its snapshots, dense ones included, and SFT (best-of-1)."""
+    """Every val row a method may pick: all its snapshots, dense ones included, and SFT (best-of-1, from this
+    sweep's records: an ablation has none of its own)."""
     seed = int(seed)
     rows = [r for b in BETAS for d in ('', '_dense') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))
             for r in DE.read(task, seed, f'{method}_b{b}{d}', 'val', res) if r['method'] != 'human']
-    sft = next(r for r in DE.read(task, seed, 'bon', 'val', res) if r['best_of'] == 1)
+    sft = next(r for r in DE.read(task, seed, 'bon', 'val', RES) if r['best_of'] == 1)
     return rows + [sft]
 
 
-def resolve(cmd, res=RES):
+def resolve(cmd, res=RES, out=None):
     """DENSE:task:seed:run:CMD is CMD with a snapshot at every step up to the run's last window (or nothing to do);
     WINDOWS:task:seed:run the dense rerun's snapshots inside its windows; PICKS:task:seed:method the checkpoints
-    the val choice picks at any budget, and SFT."""
+    the val choice picks at any budget, and SFT. res and out: the sweep's (or an ablation's) records and checkpoints."""
     if cmd.startswith('DENSE:'):
         task, seed, run, train = cmd[6:].split(':', 3)
-        windows = dense_plan(method_runs(task, seed, run.split('_')[0], res)).get(run)
+        windows = dense_plan(method_runs(task, seed, run.rsplit('_b', 1)[0], res)).get(run)
         if not windows:
             return 'true'
-        method = run.split('_')[0]
         until = max(s2 for _, s2 in windows)
-        return train.replace(SNAPSHOTS[method], f'--eval_interval 1000 --snapshots --early_snapshots 1 {until}')
+        snapshots = next(f for f in SNAPSHOTS.values() if f in train)  # an ablation's too: it is DPO's or RLOO's command
+        return train.replace(snapshots, f'--eval_interval 1000 --snapshots --early_snapshots 1 {until}')
     if ' WINDOWS:' in cmd:
         score, spec = cmd.split(' WINDOWS:')
         task, seed, run = spec.split(':')
-        windows = dense_plan(method_runs(task, seed, run.split('_')[0], res)).get(run, [])
-        d = f'{OUT}/seed{seed}/{task}/{run}_dense'
+        windows = dense_plan(method_runs(task, seed, run.rsplit('_b', 1)[0], res)).get(run, [])
+        d = f'{out or OUT}/seed{seed}/{task}/{run}_dense'
         steps = sorted({s for s1, s2 in windows for s in window_steps(s1, s2)})
         files = [f'{d}/step_{s}.pt' for s in steps if os.path.exists(f'{d}/step_{s}.pt')]
         return f"{score} {' '.join(files)}" if files else 'true'
@@ -223,6 +241,44 @@ def resolve(cmd, res=RES):
         paths = sorted({pick(cands, b)['path'] for b in BUDGETS} - {sft})
         return f"{score} {sft} {' '.join(paths)}"
     return cmd
+
+
+# ---- an ablation: a method of the grid with new flags, as a method of its own over the same protocol
+
+def ablation(method, flags, name, task, seed=None):
+    """DPO's or RLOO's commands with `flags` appended (argparse keeps the last value) as a new method NAME, run
+    over the same betas, schedule, band rule and val choice, on the task's seeds (or one): each block's SFT, pairs,
+    RM and best-of-N val are the sweep's, so the block must be scored that far, and its machine record is rerun and
+    compared (an ablation runs on its block's machine). Checkpoints: out/ablations_v3/NAME/, records:
+    results/ablations_v3/NAME/."""
+    F.check_new_name(name, F.job_names(jobs()), "frontier_v3's")
+    if method not in LENGTH:
+        raise SystemExit(f"--ablate {method}: a method of the grid, one of {', '.join(LENGTH)}")
+    seeds = SEEDS[task] if seed is None else (seed,)
+    if seed is not None and seed not in SEEDS[task]:
+        raise SystemExit(f"--seed {seed}: not one of frontier_v3's {task} seeds ({', '.join(map(str, SEEDS[task]))})")
+    try:
+        words = shlex.join(shlex.split(flags))
+    except ValueError as e:
+        raise SystemExit(f'--flags {flags!r}: {e}')
+    own = []
+    for s in seeds:
+        if not os.path.exists(F.record_path(RES, task, s, 'bon', 'val')):
+            raise SystemExit(f'--seed {s}: frontier_v3 has not scored best-of-N on {task} seed {s} yet: run its block first')
+        t, sft = f'{F.OUT}/seed{s}/{task}', f'{F.OUT}/seed{s}/sft'
+        cmd_of = (lambda beta, t=t, s=s, sft=sft: f'{train_cmd(method, t, s, sft, beta)} {words}'.strip())
+        own += [machine_job(task, s)] + method_jobs(task, s, name, cmd_of, f'out/ablations_v3/{name}/seed{s}/{task}',
+                                                    [machine_job(task, s)[0], trained_on(method, t)], [], words)
+    F.check_flags(own[1][2], flags)
+    return F.after_frontier(own, f'results/ablations_v3/{name}')
+
+
+def ablate(args):
+    """--ablate METHOD (see ablation)."""
+    own = ablation(args.ablate, args.flags, args.name, args.task, args.seed)
+    F.check_name(args.name, shlex.join(shlex.split(args.flags)), args.resume, 'ablations_v3')
+    res, out = f'results/ablations_v3/{args.name}', f'out/ablations_v3/{args.name}'
+    return own, res, lambda cmd: resolve(cmd, res, out)
 
 
 def block(task, seed):
@@ -237,4 +293,4 @@ def block(task, seed):
 
 if __name__ == '__main__':
     os.chdir(F.ROOT)
-    F.main(jobs(), RES, __doc__, resolve, block=block)
+    F.main(jobs(), RES, __doc__, resolve, ablation=ablate, block=block)

@@ -10,6 +10,7 @@ ceiling (its pick at 30 nats: the best val gold at any KL up to 30) and that pic
 the pattern at each budget; and the band rule's count. Figures: results/frontier_v3_<task>.png (gold against KL,
 every method, a band of one sd over seeds) and results/frontier_v3_gaps.png (RLOO - DPO against the budget).
 """
+import glob
 import math
 import os
 import statistics
@@ -52,14 +53,16 @@ def picks(rows, task, seed, method):
     return {b: test[V.pick(cands, b)['path']] for b in V.BUDGETS}
 
 
-def summary(rows):
-    """{task: {method: {budget: {seed: {name, gold_reward, kl}}}, 'sft': {seed: test gold}}} over complete blocks."""
+def summary(rows, methods=METHODS):
+    """{task: {method: {budget: {seed: {name, gold_reward, kl}}}, 'sft': {seed: test gold}}} over complete blocks
+    (and, for a method beyond METHODS, an ablation's, the seeds whose picks it has scored too)."""
     keep, out = ('name', 'gold_reward', 'kl'), {}
     for t in TASKS:
-        seeds = complete(rows, t)
+        have = {(r['seed'], r['run']) for r in rows if r['task'] == t and r['split'] == 'test'}
+        seeds = [s for s in complete(rows, t) if all((s, f'{m}_picks') in have for m in methods if m not in METHODS)]
         if seeds:
             out[t] = {m: {b: {s: {k: picks(rows, t, s, m)[b][k] for k in keep} for s in seeds} for b in V.BUDGETS}
-                      for m in METHODS}
+                      for m in methods}
             out[t]['sft'] = {s: next(r['gold_reward'] for r in rows if r['task'] == t and r['seed'] == s and
                                      r['run'] == 'bon' and r['split'] == 'test' and r['best_of'] == 1) for s in seeds}
     return out
@@ -158,18 +161,19 @@ def task_md(summ, task):
         f'In words: {words}.\n'
 
 
-def plot_task(summ, task, file='frontier_v3_{task}.png', res=os.path.join(ROOT, 'results')):
+def plot_task(summ, task, file='frontier_v3_{task}.png', res=os.path.join(ROOT, 'results'), methods=METHODS):
     """Gold against KL on the test prompts: each method's picks over the budgets (mean KL, mean gold) with a band of
     one sd of gold over seeds; SFT at the origin."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for m, label in METHODS.items():
+    for i, (m, label) in enumerate(methods.items()):
         pts = [(statistics.mean(c['kl'] for c in summ[task][m][b].values()),
                 [c['gold_reward'] for c in summ[task][m][b].values()]) for b in V.BUDGETS]
         kls = [k for k, _ in pts]
         mean = [statistics.mean(g) for _, g in pts]
         sd = [statistics.stdev(g) if len(g) > 1 else 0.0 for _, g in pts]
-        ax.plot(kls, mean, 'o-', color=COLORS[m], label=label, ms=3)
-        ax.fill_between(kls, [a - b for a, b in zip(mean, sd)], [a + b for a, b in zip(mean, sd)], color=COLORS[m], alpha=0.2)
+        color = COLORS.get(m, f'C{i + 4}')  # an ablation's method too
+        ax.plot(kls, mean, 'o-', color=color, label=label, ms=3)
+        ax.fill_between(kls, [a - b for a, b in zip(mean, sd)], [a + b for a, b in zip(mean, sd)], color=color, alpha=0.2)
     ax.axhline(statistics.mean(summ[task]['sft'].values()), color='gray', lw=0.8, ls=':', label='SFT')
     ax.set(xlabel='KL to SFT of the val-chosen checkpoint (nats per completion, test)', ylabel='gold reward (test)',
            title=f'{task}: each budget 2-30 nats, {len(summ[task]["sft"])} seed{"s" if len(summ[task]["sft"]) > 1 else ""}')
@@ -213,10 +217,6 @@ def axis_md(rows):
         '\n'.join(task_md(summ, t) for t in summ) + \
         f'\nThe band rule (2 val snapshots in every 2-nat band up to the highest KL reached, at most 30) holds for ' \
         f'{held} of {len(bands)} (task, seed, method)' + (f'; thin: {thin}.' if thin else '.') + '\n'
-
-
-if __name__ == '__main__':
-    print(axis_md(load()))
 
 
 def short_md(rows, beta='0.03'):
@@ -288,3 +288,45 @@ def own_words_md(rows, task='sentiment', budget=10):
         L.append(f"| {code(e['prompt'])} | " + ' | '.join(cell(r['examples'][i]) for r in cols.values()) + ' |')
     return (f'{task}, seed {seed}, each checkpoint chosen on val within {budget} nats (its test KL in the header); '
             'gold reward of each completion in brackets, ⏎ a line break:\n\n' + '\n'.join(L) + '\n')
+
+
+def ablations_md(rows):
+    """Each ablation over this sweep (experiments/frontier_v3.py --ablate: results/ablations_v3/NAME/), read as the
+    methods are: per task and budget its test gold, its difference from RLOO and from DPO paired by seed, and its
+    ceiling, on the seeds it has scored; its figure beside its records."""
+    out = []
+    for d in sorted(glob.glob(os.path.join(C.RES, 'ablations_v3', '*', ''))):
+        name = os.path.basename(os.path.dirname(d))
+        mine = C.load(f'ablations_v3/{name}')
+        flags = sorted({r['setting'] for r in mine if r['method'] == name})
+        summ = summary(rows + mine, {**METHODS, name: f"{name} ({', '.join(flags)})"})
+        if not summ:
+            out.append(f'### {name}\n\nNo seed of `{name}` is scored through its test picks yet.\n')
+            continue
+        for t in summ:
+            plot_task(summ, t, f'{name}_{{task}}.png', os.path.join(C.RES, 'ablations_v3', name),
+                      {**METHODS, name: f"{name} ({', '.join(flags)})"})
+        out.append(f"### {name} (`--ablate` {', '.join(f'`{f}`' for f in flags)})\n\n" + '\n'.join(
+            f'![{name} {t}](results/ablations_v3/{name}/{name}_{t}.png)\n\n' + ablation_task_md(summ, t, name) for t in summ))
+    return '\n'.join(out)
+
+
+def ablation_task_md(summ, task, name):
+    n = len(summ[task]['sft'])
+    L = [f'**{task}** ({n} seed{"s" if n > 1 else ""}; as in the table above: test gold of the val-chosen checkpoint '
+         '(its mean KL); differences paired by seed with a 95% t-interval and the seeds ahead)\n',
+         f'| budget (nats) | {name} | {name} - RLOO | {name} - DPO |', '|---|---|---|---|']
+    for b in V.BUDGETS:
+        L.append(f'| {b} | {gold_md(summ[task][name][b])} | '
+                 f"{ci_md(list(gap(summ, task, name, 'rloo', b).values()))} | {ci_md(list(gap(summ, task, name, 'dpo', b).values()))} |")
+    c = ceiling(summ, task, name).values()
+    L.append(f'\nCeiling (the pick at {max(V.BUDGETS)} nats, mean over seeds): {statistics.mean(g for g, _ in c):+.3f} at '
+             f'{statistics.mean(k for _, k in c):.1f} nats. In words, {name} - RLOO: '
+             f"{sentence({b: gap(summ, task, name, 'rloo', b) for b in V.BUDGETS}, name, 'RLOO')}; {name} - DPO: "
+             f"{sentence({b: gap(summ, task, name, 'dpo', b) for b in V.BUDGETS}, name, 'DPO')}.")
+    return '\n'.join(L) + '\n'
+
+
+if __name__ == '__main__':
+    print(axis_md(load()))
+    print(ablations_md(load()))

@@ -110,6 +110,7 @@ def write(res, task, seed, run, split, rows):
 def test_resolve_fills_dense_windows_and_picks(tmp_path, monkeypatch):
     res, task, seed = str(tmp_path / 'res'), 'sentiment', 7
     monkeypatch.setattr(V, 'OUT', str(tmp_path / 'out'))
+    monkeypatch.setattr(V, 'RES', res)
     write(res, task, seed, 'bon', 'val', [row(0.0, 0.03, method='best_of_n', path='sft', best_of=1),
                                           row(0.2, 0.07, method='best_of_n', path='sft', best_of=2)])
     kl = {1.0: (0.9, 1.1), 0.5: (2.2, 2.4), 0.2: (2.9, 9.5), 0.1: (8.5, 9.0), 0.05: (12.0, 12.5), 0.02: (13.0, 13.2)}
@@ -155,10 +156,6 @@ def test_machine_record_names_cpu_torch_and_threads(tmp_path):
     assert m['torch'] and m['cpu'] and m['threads'] == 1  # the runner's jobs run one thread each (OMP_NUM_THREADS)
 
 
-if __name__ == '__main__':
-    pytest.main([__file__])
-
-
 def test_a_fresh_clone_retrains_a_cut_short_blocks_runs_before_scoring_its_picks(tmp_path, monkeypatch):
     """No out/ (checkpoints are not committed): with every val record of a block but no test pick, the runner redoes
     the runs whose snapshots the picks need, not their val scoring."""
@@ -173,3 +170,81 @@ def test_a_fresh_clone_retrains_a_cut_short_blocks_runs_before_scoring_its_picks
     assert {'score_dpo_picks_test', 'score_rloo_picks_test'} <= needed
     assert {f'{m}_b{b}' for m in ('dpo', 'rloo') for b in V.BETAS} <= needed
     assert not any(n.endswith('_val') for n in needed)
+
+
+# ---- an ablation: a grid method with new flags, a method of its own over the same protocol
+
+def scored_blocks(res, seeds):
+    for s in seeds:
+        write(res, 'sentiment', s, 'bon', 'val', [row(0.0, 0.03, method='best_of_n', path=f'sft{s}', best_of=1)])
+
+
+def test_an_ablation_runs_a_grid_methods_commands_with_its_flags_on_the_blocks_machine(tmp_path, monkeypatch):
+    """Kills an ablation that changes more than its flags, skips a beta or a seed, records under the grid method's
+    name, or runs without its block's machine record (compared, not rewritten: run_job compares every --json)."""
+    monkeypatch.setattr(V, 'RES', str(tmp_path / 'res'))
+    scored_blocks(V.RES, V.SEEDS['sentiment'])
+    jobs = V.ablation('rloo', '--algo ppo', 'ppo', 'sentiment')
+    mine = {name: (deps, cmd, rec) for name, deps, cmd, rec in jobs}
+    grid = {name: (deps, cmd) for name, deps, cmd, _ in V.jobs()}
+    for s in V.SEEDS['sentiment']:
+        o, g = f'out/ablations_v3/ppo/seed{s}/sentiment', f'{V.OUT}/seed{s}/sentiment'
+        assert mine[f'{g}/machine'][1] == grid[f'{g}/machine'][1]  # the block's own record, rerun and compared
+        for b in V.BETAS:
+            deps, cmd, _ = mine[f'{o}/ppo_b{b}']
+            assert cmd == grid[f'{g}/rloo_b{b}'][1] + ' --algo ppo' and deps == grid[f'{g}/rloo_b{b}'][0]
+            assert mine[f'{o}/score_ppo_b{b}_val'][2] == ('sentiment', s, f'ppo_b{b}', 'val', 'ppo', '--algo ppo')
+        assert mine[f'{o}/score_ppo_picks_test'][2] == ('sentiment', s, 'ppo_picks', 'test', 'ppo', '--algo ppo')
+    assert not any('score_bon' in name or '_rloo_' in name or name.endswith('/rloo_b0.1') for name in mine)
+    label = next(cmd for name, (_, cmd, _) in mine.items() if name.endswith('seed1337/sentiment/label'))
+    assert '--json results/ablations_v3/ppo/labels_sentiment_seed1337.json' in label  # a rebuild reports here
+
+
+def test_an_ablation_is_refused_in_one_line_before_any_job(tmp_path, monkeypatch):
+    monkeypatch.setattr(V, 'RES', str(tmp_path / 'res'))
+    scored_blocks(V.RES, (1337, 1))
+    for name in ('dpo', 'rloo', 'best_of_n', 'bon', 'rloo_b0.1', 'dpo_b0.02_dense', 'rloo_picks', 'machine', 'human'):
+        with pytest.raises(SystemExit, match="frontier_v3's records already use that name"):
+            V.ablation('rloo', '', name, 'sentiment', 1337)
+    with pytest.raises(SystemExit, match='--ablate rloo_b0.1: a method of the grid, one of dpo, rloo'):
+        V.ablation('rloo_b0.1', '', 'new', 'sentiment', 1337)
+    with pytest.raises(SystemExit, match=r"--seed 5: not one of frontier_v3's sentiment seeds \(1337, 1, 2, 3, 4\)"):
+        V.ablation('rloo', '', 'new', 'sentiment', 5)
+    with pytest.raises(SystemExit, match='has not scored best-of-N on sentiment seed 2 yet'):
+        V.ablation('rloo', '', 'new', 'sentiment')  # seeds 1337 and 1 are scored, 2 is not
+    with pytest.raises(SystemExit, match="--flags '--algo ppo --clip -1': --clip -1.0 and --vf_clip 0.2 must be > 0"):
+        V.ablation('rloo', '--algo ppo --clip -1', 'new', 'sentiment', 1337)
+
+
+def test_an_ablations_placeholders_read_its_own_records_and_the_blocks_sft(tmp_path, monkeypatch):
+    """DENSE and WINDOWS read the ablation's runs and checkpoints; PICKS its candidates and the block's SFT."""
+    res, out, task, seed = str(tmp_path / 'abl'), str(tmp_path / 'out'), 'sentiment', 7
+    monkeypatch.setattr(V, 'RES', str(tmp_path / 'res'))
+    write(V.RES, task, seed, 'bon', 'val', [row(0.0, 0.03, method='best_of_n', path='sft', best_of=1)])
+    for b in V.BETAS:  # ppo_b0.2 jumps from 2.9 to 9.5 between steps 4 and 8; the others leave no band thin
+        k1, k2 = {0.2: (2.9, 9.5)}.get(b, (2 * b + 2.5, 2 * b + 2.6))
+        write(res, task, seed, f'ppo_b{b}', 'val', [row(k1, k1 / 20, 4, 'ppo', f'p{b}/4'), row(k2, k2 / 20, 8, 'ppo', f'p{b}/8')])
+    for k in (4.5, 5.5, 6.5, 7.5):  # fill [4, 6) and [6, 8) from rloo_b0.1: the grid's records are not the ablation's
+        write(V.RES, task, seed, 'ppo_b0.1', 'val', [row(k, 0.0, 3, 'ppo', 'x')])
+    train = V.train_cmd('rloo', 't', seed, 'sft', 0.2) + ' --algo ppo'
+    dense = V.resolve(f'DENSE:{task}:{seed}:ppo_b0.2:{train}', res, out)
+    assert dense.endswith('--early_snapshots 1 8 --seed 7 --no_tqdm --algo ppo')
+    d = f'{out}/seed{seed}/{task}/ppo_b0.2_dense'
+    os.makedirs(d)
+    for s in range(1, 9):
+        open(f'{d}/step_{s}.pt', 'w').close()
+    assert V.resolve(f'score WINDOWS:{task}:{seed}:ppo_b0.2', res, out) == f'score {d}/step_5.pt {d}/step_6.pt {d}/step_7.pt'
+    picks = V.resolve(f'score PICKS:{task}:{seed}:ppo', res, out).split()
+    assert picks[:2] == ['score', 'sft'] and 'p0.2/8' in picks and 'x' not in picks
+
+
+def test_a_rerun_that_disagrees_with_any_committed_json_fails_and_keeps_it(tmp_path):
+    """A machine record lives in frontier_v3's folder, not an ablation's: run_job compares it all the same."""
+    from conftest import ROOT
+    path = tmp_path / 'frontier_v3' / 'machine.json'
+    path.parent.mkdir()
+    path.write_text('{"cpu": "another machine"}')
+    logs = []
+    cmd = f'{sys.executable} {ROOT}/experiments/machine.py --json {path}'
+    assert not F.run_job(str(tmp_path / 'job'), cmd, None, logs.append, str(tmp_path / 'ablation'))
+    assert path.read_text() == '{"cpu": "another machine"}' and 'disagrees with' in logs[-1]

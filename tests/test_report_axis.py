@@ -136,3 +136,24 @@ def test_own_words_show_each_methods_pick_on_the_same_prompts():
 
 def test_no_pattern_is_read_from_fewer_than_three_seeds():
     assert A.sentence({2: {1: 0.3, 2: 0.2}, 4: {1: 0.3, 2: 0.2}}) == '2 seeds so far: no pattern is read from fewer than 3'
+
+
+def test_an_ablation_is_read_against_both_methods_on_the_seeds_it_has_scored(tmp_path, monkeypatch):
+    """An ablation's records (results/ablations_v3/NAME/) hold its own method: read like RLOO, paired with RLOO and
+    DPO by seed, on the seeds whose picks it has scored; its figure beside its records."""
+    import json
+    monkeypatch.setattr(A.C, 'RES', str(tmp_path))
+    rows = block(1337) + block(1, 0.1) + block(2, 0.2)
+    mine = [dict(r, method='ppo', run=r['run'].replace('rloo', 'ppo'), setting='--algo ppo',
+                 gold_reward=r['gold_reward'] + 0.02 * (r['method'] == 'rloo'))
+            for r in block(1337) + block(1, 0.1) if r['run'].startswith('rloo')]
+    d = tmp_path / 'ablations_v3' / 'ppo'
+    d.mkdir(parents=True)
+    (d / 'sentiment_seed1337_ppo.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in mine))
+    md = A.ablations_md(rows)
+    assert '### ppo (`--ablate` `--algo ppo`)' in md and (d / 'ppo_sentiment.png').stat().st_size > 0
+    assert '**sentiment** (2 seeds;' in md  # seed 2 has no ppo picks: not read
+    line = next(line for line in md.splitlines() if line.startswith('| 12 |'))
+    # ppo is RLOO + 0.02 on every checkpoint: its pick is RLOO's, 0.02 ahead of RLOO on both seeds
+    assert '| +0.020 ± 0.000 [+0.020, +0.020] (2/2) |' in line
+    assert 'no pattern is read from fewer than 3' in md
