@@ -28,7 +28,7 @@ from report_common import choose  # noqa: F401  (tests/test_frontier.py reads re
 from report_costs import costs_md, performance_md, study_costs_md
 from report_data_efficiency import de_diagnosis_md, de_markdown, de_plot, de_points, de_table
 from report_data_efficiency_v2 import de2_md, de2_summary
-from report_facts import de2_facts, de_facts, demo_md, facts, h5_demo_md, other_facts, theory_facts, theory_md
+from report_facts import de2_facts, de_facts, facts, other_facts, theory_facts, theory_md
 from report_frontier import ablations_md, examples_md, labels_md, verifier_md, words_md
 from report_hypotheses import HYPOTHESES, h1_end_md, h2_md, h5_best_of_n, hypothesis_md, size_md, wide_rows
 from report_verdicts import AXIS, budget_edge_md, headline_md, verdict_axis_md, verdict_md, verdict_rows
@@ -98,7 +98,7 @@ def main():
     ctx = {**facts(rows, summaries, sources, vrows, points, de_rows), **de_facts(points, tables, de_rows),
            **de2_facts(load('data_efficiency_v2')),
            **theory_facts(), **other_facts()}
-    blocks.update(demo=demo_md(), h5_demo=h5_demo_md(), theory=theory_md())
+    blocks['theory'] = theory_md()
     write_atomic(REPORT, fill_markers(fill(open(TEMPLATE).read(), ctx), blocks))
     readme = os.path.join(C.ROOT, 'README.md')
     text = open(readme).read()  # only its marker blocks, where it has them

@@ -37,7 +37,7 @@ def costs_md(demo=DEMO):
     line = (f'{head} (seed {seed}, {task}; per stage: `{demo}/timings.tsv`)' +
             (f', its figure: `{fig}`' if os.path.exists(os.path.join(C.ROOT, fig)) else '') + '.')
     stages = ', '.join(f'{k} {float(v):.0f} s' for k, v in rows.items())
-    old = os.path.join('results', 'run_sentiment_seed1_timings.txt')  # the retired run.sh, on a quiet machine
+    old = os.path.join('results', 'retired', 'run_sentiment_seed1_timings.txt')  # the retired run.sh, on a quiet machine
     if total and 'sft' in rows and os.path.exists(os.path.join(C.ROOT, old)):
         was = dict(l.split() for l in open(os.path.join(C.ROOT, old)))
         k = float(rows['sft']) / float(was['sft'].rstrip('s'))

@@ -1,8 +1,6 @@
 """
-The template's fields: every value REPORT.md's prose quotes, computed from the records; and the older records'
-tables (the retired run.sh demo, H5 on its checkpoints, the exact theory).
+The template's fields: every value REPORT.md's prose quotes, computed from the records; and the exact theory's table.
 """
-import glob
 import json
 import os
 import re
@@ -16,60 +14,6 @@ from report_data_efficiency import de_fallbacks, de_rm_acc, de_table, mult_cell
 from report_data_efficiency_v2 import de2_points, de2_summary, de2_verifiers
 from report_frontier import verifier_acc
 from report_verdicts import counts, matched_sentence, per_prompt
-
-DEMO_POLICIES = {'human_reference': 'human reference', 'sft': 'SFT', 'dpo': 'DPO', 'dpo2x': 'DPO (2 epochs)',
-                 'odpo_sft': 'online DPO (SFT sampler)', 'odpo_dpo': 'online DPO (DPO sampler)', 'rloo': 'RLOO (global RM)'}
-# the paper's own numbers (1.4B models, gpt-4o's win rate in %; its held-out "likelihood" of H5), quoted, not measured
-DEMO_PAPER = {'sft': '26.2', 'dpo': '49.7', 'dpo2x': '52.2', 'odpo_sft': '56.1', 'odpo_dpo': '59.3'}
-H5_DEMO = {'dpo': ('DPO implicit, beta log(pi/pi_ref)', '0.526'), 'dpo2x': ('DPO(2x) implicit', '-'),
-           'rm_local': ('local RM, sum_t log pi_theta, from SFT', '0.567'), 'rm': ('global RM from SFT (2.57M)', '0.593'),
-           'rm_small': ('global RM from scratch (0.36M, 2 layers x 64)', '-')}
-
-
-def demo_runs():
-    """{seed: results/run_sentiment_seed<seed>.json}, in the frontier's seed order."""
-    runs = {int(re.search(r'seed(\d+)', p)[1]): json.load(open(p))
-            for p in glob.glob(os.path.join(C.RES, 'run_sentiment_seed*.json'))}
-    return {s: runs[s] for s in sorted(runs, key=lambda s: SEEDS.index(s) if s in SEEDS else len(SEEDS) + s)}
-
-
-def demo_md():
-    """The retired demo's table, one column group per seed, as `python eval.py table` prints its numbers."""
-    runs = demo_runs()
-    if not runs:
-        return ''
-    seeds = list(runs)
-    beta = {r['beta'] for r in runs.values()}.pop()
-    per = lambda p, f: ' / '.join(f(runs[s]['policies'][p]) for s in seeds)  # noqa: E731
-    L = [f"| policy | gold reward, seed {seeds[0]} | " + ' | '.join(f'seed {s}' for s in seeds[1:]) +
-         f" | win vs human ({' / '.join(map(str, seeds))}) | KL | gold - {beta:g} KL | paper (1.4B, gpt-4o win %) |",
-         '|---' * (len(seeds) + 5) + '|']
-    for p, label in DEMO_POLICIES.items():
-        if not all(p in r['policies'] for r in runs.values()):
-            continue
-        gold = ' | '.join(f"{runs[s]['policies'][p]['gold_reward']:+.3f} ± {runs[s]['policies'][p]['gold_reward_ci']:.3f}"
-                          for s in seeds)
-        win = per(p, lambda q: f"{q['win_vs_human']:.2f}")
-        if runs[seeds[0]]['policies'][p]['kl'] is None:
-            L.append(f'| {label} | {gold} | {win} | - | - | - |')
-            continue
-        kl = per(p, lambda q: '0' if q['kl'] == 0 else f"{q['kl']:.2f}")
-        obj = per(p, lambda q: f"{q['reward_minus_beta_kl']:+.2f}")
-        L.append(f"| {label} | {gold} | {win} | {kl} | {obj} | {DEMO_PAPER.get(p, '-')} |")
-    return '\n'.join(L)
-
-
-def h5_demo_md():
-    """H5 on the demo's seed-1337 checkpoints: held-out likelihood and accuracy of each reward (results/h5_*.json)."""
-    L = ['| reward | log-likelihood, all pairs | log-likelihood, untied | accuracy (untied, vs labels) | paper (1.4B): '
-         'held-out "likelihood" as reported |', '|---|---|---|---|---|']
-    ll = lambda x: f'{x:.3f}' if abs(x) < 10 else f'{x:.2f}'  # noqa: E731
-    for name, (label, paper) in H5_DEMO.items():
-        path = os.path.join(C.RES, f'h5_sentiment_{name}.json')
-        if os.path.exists(path):
-            d = json.load(open(path))
-            L.append(f"| {label} | {ll(d['loglik'])} | {ll(d['loglik_untied'])} | {d['acc']:.3f} | {paper} |")
-    return '\n'.join(L)
 
 
 def theory_md(key='H3_cv'):
@@ -171,15 +115,8 @@ def de2_facts(rows):
 
 
 def other_facts():
-    """Fields from single records: the demo, the lr sweeps, logs, labels, in_place, bench, side_by_side."""
-    runs = demo_runs()
-    pol = lambda field, *ps: [runs[s]['policies'][p][field] for s in runs for p in ps]  # noqa: E731
-    rng = lambda xs, nd: f'{min(xs):.{nd}f}-{max(xs):.{nd}f}'  # noqa: E731
+    """Fields from single records: the lr sweeps, logs, labels, in_place, bench, side_by_side."""
     last = lambda file, field: jsonl(file)[-1][field]  # noqa: E731
-
-    def demo_time(seed):  # results/run_sentiment_seed<seed>_timings.txt: 'stage 273s' lines
-        return [(a, int(b.rstrip('s'))) for a, b in (line.split() for line in open(
-            os.path.join(C.RES, f'run_sentiment_seed{seed}_timings.txt')) if line.strip())]
 
     def klfrom(file, budget):  # the first step from which every val snapshot of a run is past the budget
         snaps = sorted((r['step'], r['kl']) for r in jsonl(file) if r['step'] is not None)
@@ -191,17 +128,7 @@ def other_facts():
         return last(f'sweeps/{name}.log.jsonl', 'step') / cfg['max_iters'] * cfg['epochs']
     sbs = [float(x) for x in re.findall(r'ratio ([\d.]+)', open(os.path.join(C.RES, 'side_by_side.txt')).read())]
     return {
-        'demor': lambda field, nd, *ps: rng(pol(field, *ps), int(nd)),
-        'demotop': lambda p: ' and '.join(str(s) for s, r in runs.items() if max(
-            (q for k, q in r['policies'].items() if k != 'human_reference'), key=lambda q: q['gold_reward'])
-            is r['policies'][p]),
-        'demomid': lambda p: ' and '.join(str(s) for s, r in runs.items() if max(
-            (q for k, q in r['policies'].items() if k != 'human_reference'), key=lambda q: q['gold_reward'])
-            is not r['policies'][p]),
-        'demometa': lambda field: {str(r[field]) for r in runs.values()}.pop(),
-        'demototal': lambda seed: min_s(sum(x for _, x in demo_time(seed))),
-        'demostages': lambda seed: ', '.join(f'{a} {x} s' for a, x in demo_time(seed)),
-        'jf': lambda file, path='': jf(file, path), 'jlen': lambda file, path: len(jf(file, path)), 'last': last, 'klfrom': klfrom, 'epochs_done': epochs_done,
+        'jf': lambda file, path='': jf(file, path), 'last': last, 'klfrom': klfrom, 'epochs_done': epochs_done,
         'lastmean': lambda file, field, k: statistics.mean(r[field] for r in jsonl(file)[-int(k):]),
         'logat': lambda file, step, field: next(r[field] for r in jsonl(file) if r['step'] == int(step)),
         'seedlast': lambda d, name, field, nd: ' / '.join(f"{last(f'{d}/seed{s}_{name}.jsonl', field):.{int(nd)}f}"
@@ -250,7 +177,6 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
         'runmax': lambda t, run, nd, sweep='frontier': rng([max(r['kl'] for r in v) for v in run_pts(t, run, sweep).values()], int(nd)),
         'rungold': lambda t, run, nd, sweep='frontier': rng([v[-1]['gold_reward'] for v in run_pts(t, run, sweep).values()], int(nd)),
         'runend': lambda t, run, nd, sweep='frontier': rng([v[-1]['kl'] for v in run_pts(t, run, sweep).values()], int(nd)),
-        'ends': lambda t, nd, *runs: rng([v[-1]['kl'] for run in runs for v in run_pts(t, run).values()], int(nd)),
         'pickstep': lambda src, t, m, b, seed: int(summaries[src][t][m][int(b)][int(seed)]['name'].rsplit('_', 1)[1]),
         'per_prompt': per_prompt(rows, {'every trained policy': [m for m in METHODS if m != 'best_of_n']}),
         'pick': lambda src, t, m, b, seed, field: summaries[src][t][m][int(b)][int(seed)][field],
@@ -259,8 +185,6 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
                                                          r['split'] == 'test'])[field] for s in seeds_of(rows, t)),
         'sftseed': lambda t, seed, field: sft_row([r for r in rows if r['task'] == t and r['seed'] == int(seed) and
                                                    r['split'] == 'test'])[field],
-        'demo': lambda seed, policy, field: json.load(open(os.path.join(C.RES, f'run_sentiment_seed{seed}.json')))[
-            'policies'][policy][field],
         'vpm': lambda i: vrows[int(i)]['got_m'],
         'bon': lambda t, rk, n: mean_sd([r['gold_reward'] for r in de_rows if r['task'] == t and r['split'] == 'test'
                                          and r['method'] == 'best_of_n' and r['best_of'] == int(n)
@@ -272,7 +196,6 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
             sum(st == min(x for v in acc_de.values() for _, x in v.values()) for (t, k, n), v in acc_de.items()
                 if k == 'rm' and n <= int(n_max) for _, st in v.values()),
             sum(len(v) for (t, k, n), v in acc_de.items() if k == 'rm' and n <= int(n_max))),
-        'accseed': lambda t, run, seed: acc[t, run][int(seed)],
         'accm': lambda t, run: statistics.mean(acc[t, run].values()),
         'first': lambda t, nd, *runs: rng([v[0]['kl'] for run in runs for v in run_pts(t, run).values()], int(nd)),
         'vd': lambda i: mean_sd(vrows[int(i)]['d']), 'vdm': lambda i: mean_sd(vrows[int(i)]['dm']),
@@ -281,7 +204,6 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
         'de': de, 'dem': lambda t, m, n: de(t, m, n)[0],
         'deacc': lambda t, kind, n: mean_sd([a for a, _ in acc_de[t, kind, int(n)].values()]),
         'deaccr': lambda t, kind, nd, *ns: rng([statistics.mean(a for a, _ in acc_de[t, kind, int(x)].values()) for x in ns], int(nd)),
-        'acc': lambda t, run: mean_sd(list(acc[t, run].values())),
         'accr': lambda run, nd: rng([a for (t, r), v in acc.items() if r == run for a in v.values()], int(nd)),
         'accs': lambda t, run: ' / '.join(f'{a:.3f}' for a in (acc[t, run][s] for s in SEEDS if s in acc[t, run])),
     }
