@@ -7,6 +7,14 @@ decides the comparison. Driven by the stage commands, with the frontier's runner
   python experiments/frontier_v3.py --hours 1.8  # start no new job after 1.8 hours (then run it again)
   python experiments/frontier_v3.py --dry        # the jobs still to do and their commands
 
+A method of the grid at new flags (an ablation), read per budget against DPO and RLOO by experiments/report.py:
+  python experiments/frontier_v3.py --ablate rloo --flags '--algo ppo --lr 1e-4' --name ppo --task sentiment
+runs RLOO's command at every beta with the flags appended (argparse keeps the last value: here PPO at its own
+default rate, since the grid's RLOO command sets 3e-4) as method 'ppo', under the same schedule, band rule and val
+choice, on every seed of the task whose block has scored best-of-N (or --seed N): checkpoints in
+out/ablations_v3/ppo/, records in results/ablations_v3/ppo/. A block's ablation runs on that block's machine (its
+machine record is rerun and compared); the stage checks the flags before any job runs; a name in use needs --resume.
+
 The protocol, written down before any of its numbers existed:
   blocks    sentiment on 5 seeds, short and overlap on 3 (sentiment first, then the controls); per seed the
             frontier's SFT, per (task, seed) the frontier's pairs (4000 untied train pairs and 500 val pairs of two
