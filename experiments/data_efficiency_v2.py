@@ -1,9 +1,10 @@
 """
 Data efficiency, second pass: gold reward at a fixed KL budget against the number of preference pairs N, per
 method, read as the pairs multiplier (how many times more pairs DPO needs to reach what RM + RL reaches at N).
-The first pass (experiments/data_efficiency.py, results/data_efficiency/) is kept as it is; what it taught:
-snapshots spaced as a fraction of each run left the long runs' first snapshot past the budget, --keep_best kept
-RMs from their first eval, one beta per method, and N ended at 8000.
+The first pass (once experiments/data_efficiency.py, now retired: git history keeps its job list and records) taught
+what to change: snapshots spaced as a fraction of each run left the long runs' first snapshot past the budget,
+--keep_best kept RMs from their first eval, one beta per method, and N ended at 8000. Nothing of its runs is reused:
+this pass labels its own pairs from the frontier's SFT.
 
   python experiments/data_efficiency_v2.py              # everything not yet done, two one-thread jobs side by side
   python experiments/data_efficiency_v2.py --hours 1.8  # start no new job after 1.8 hours (then run it again)

@@ -1,15 +1,11 @@
 """
-Every figure and table of the frontier and data-efficiency sweeps, from the records in results/ alone (no
-checkpoint is read):
+Every figure and table of the studies, from the records in results/ alone (no checkpoint is read):
 
   python experiments/report.py
 
-writes results/frontier_<task>.png (gold reward against KL to SFT on the test prompts), results/frontier_summary.json
-(every number below, per seed), and the README section between the frontier markers: the KL-budget table, the
-label statistics, the words each method's chosen policies lean on, and sample completions. From
-results/data_efficiency/: results/data_efficiency_<task>.png (gold reward at the 10-nat budget against the number of
-preference pairs), results/data_efficiency_summary.json, and the README section between the data-efficiency markers:
-the curves' table and the pairs multiplier.
+writes REPORT.md from experiments/report_template.md (its fields and marker blocks), README.md's marker blocks, and
+the figures and per-seed summaries beside the records: for the frontier results/frontier_<task>.png (gold reward
+against KL to SFT on the test prompts) and results/frontier_summary.json (every number of its tables, per seed).
 
 The protocol, fixed before any test number was looked at: for a KL budget B (3, 10 and 30 nats per completion),
 each method's candidates are all its checkpoints (both strengths, every snapshot) and SFT itself (KL 0, the
@@ -26,9 +22,8 @@ from report_common import (TASKS, diffs_md, fill, fill_markers, load, markdown, 
                            with_new_methods, write_atomic)
 from report_common import choose  # noqa: F401  (tests/test_frontier.py reads report.choose)
 from report_costs import costs_md, performance_md, study_costs_md
-from report_data_efficiency import de_diagnosis_md, de_markdown, de_plot, de_points, de_table
 from report_data_efficiency_v2 import de2_md, de2_summary
-from report_facts import de2_facts, de_facts, facts, other_facts, theory_facts, theory_md
+from report_facts import de2_facts, facts, other_facts, theory_facts, theory_md
 from report_frontier import ablations_md, examples_md, labels_md, verifier_md, words_md
 from report_hypotheses import HYPOTHESES, h1_end_md, h2_md, h5_best_of_n, hypothesis_md, size_md, wide_rows
 from report_verdicts import AXIS, budget_edge_md, headline_md, verdict_axis_md, verdict_md, verdict_rows
@@ -50,19 +45,9 @@ def main():
                                         'Labels (`eval.py label --drop_ties --agreement 0.93`, on each seed\'s SFT '
                                         'samples):\n\n' + labels_md(), words_md(summ), examples_md(rows, summ)])}
 
-    de_rows = load('data_efficiency')
-    points = de_points(de_rows)
-    tables = {t: de_table(points, t) for t in TASKS}
-    figs = [t for t in TASKS if de_plot(points, t)]
-    if points:
-        with open(os.path.join(C.RES, 'data_efficiency_summary.json'), 'w') as f:
-            json.dump({'points': {t: {m: {n: {s: {k: r[k] for k in ('name', 'gold_reward', 'kl')} for s, r in v.items()}
-                                          for n, v in c.items()} for m, c in pc.items()} for t, pc in points.items()},
-                       'multipliers': tables}, f, indent=1)
-    blocks['data_efficiency'] = '\n\n'.join([''.join(f'![data efficiency {t}](results/data_efficiency_{t}.png)\n'
-                                                      for t in figs), de_markdown(points, tables), de_diagnosis_md(de_rows)])
-    blocks['data_efficiency_v2'] = de2_md(load('data_efficiency_v2'), tables)
-    md = h5_best_of_n(de_rows)
+    blocks['data_efficiency_v2'] = de2_md(load('data_efficiency_v2'))
+    h5_rows = load('h5_best_of_n')
+    md = h5_best_of_n(h5_rows)
     blocks['h5_bon'] = ''.join(f'![h5 best-of-n {t}](results/h5_best_of_n_{t}.png)\n' for t in TASKS
                                if os.path.exists(os.path.join(C.RES, f'h5_best_of_n_{t}.png'))) + '\n' + md
 
@@ -95,8 +80,7 @@ def main():
     blocks['ablations'] = ablations_md(rows)
     blocks['performance'] = performance_md()
 
-    ctx = {**facts(rows, summaries, sources, vrows, points, de_rows), **de_facts(points, tables, de_rows),
-           **de2_facts(load('data_efficiency_v2')),
+    ctx = {**facts(rows, summaries, sources, vrows, h5_rows), **de2_facts(load('data_efficiency_v2')),
            **theory_facts(), **other_facts()}
     blocks['theory'] = theory_md()
     write_atomic(REPORT, fill_markers(fill(open(TEMPLATE).read(), ctx), blocks))

@@ -12,7 +12,7 @@ import report_common as C
 
 DEMO = os.path.join('results', 'demo', 'sentiment_seed1337')  # what `bash run.sh` copies (seed 1337, sentiment)
 SWEEPS = {'frontier': 'the frontier', 'hypotheses': 'the hypotheses (H1, H3, H4)', 'size': 'RM size and policy size',
-          'data_efficiency': 'data efficiency', 'data_efficiency_v2': 'data efficiency, second pass'}
+          'data_efficiency': 'data efficiency, first pass (retired)', 'data_efficiency_v2': 'data efficiency, second pass'}
 
 
 def min_s(seconds):
@@ -139,11 +139,11 @@ def study_costs_md():
         L.append(f"| {label} | {len(own)}{spare} | {hours(gpu):.1f} h on the GPU ({len(gpu)} jobs, "
                  f"{g['workers']} at a time), {hours(redone + cpu):.1f} one-thread CPU-hours ({len(redone + cpu)} jobs) | "
                  f"{len(gpu) + len(redone)} jobs on one {g['name']} ({len(redone)} of them redone on CPU), "
-                 f"{len(cpu)} on CPU only; see REPORT.md's data-efficiency section |")
+                 f"{len(cpu)} on CPU only (the machine: `{os.path.relpath(kept(sweep, 'gpu')[0], C.ROOT)}/`) |")
     return ('\n'.join(L) + '\n\nFrom each study\'s `results/<study>/timings.tsv` (a job\'s wall seconds from its start to '
-            'its DONE); a job a study reuses from an earlier one (the frontier\'s SFT, pairs and runs) counts once, '
-            'under the first. GPU hours are wall time under sharing, not one job alone; the GPU machine: '
-            '`results/data_efficiency/gpu/`.')
+            'its DONE; a retired study\'s, and the attempts set aside and redone, in `results/retired/`); a job a study '
+            'reuses from an earlier one (the frontier\'s SFT, pairs and runs) counts once, under the first. GPU hours '
+            'are wall time under sharing, not one job alone.')
 
 
 def bench_names():

@@ -8,11 +8,10 @@ import os
 import re
 import statistics
 
-import data_efficiency as DE
 import data_efficiency_v2 as DE2
 import report_common as C
-from report_common import SEEDS, TASKS, load, mean_sd, room, t_interval_md
-from report_data_efficiency import bon_pick, de_fallbacks, de_plot, de_rm_acc, de_table, mult_cell
+from report_common import SEEDS, TASKS, mean_sd, room, t_interval_md
+from report_data_efficiency import bon_pick, de_plot, de_table, mult_cell
 
 DE2_METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-n (RM)'}
 DE2_PAIRS = (('rloo', 'dpo'), ('best_of_n', 'dpo'))
@@ -78,31 +77,27 @@ def de2_verifiers():
     return out
 
 
-def de2_changes_md(rows, first_tables):
-    """What changed between the passes, what each change was for, and what it did here, measured from the records
-    of both passes (the first pass's at 10 nats; '-' where a change only saves CPU)."""
-    fb = [w for t in de_fallbacks(load('data_efficiency')).values() for m in t.values() for ws in m.values() for w in ws]
+def de2_changes_md(rows):
+    """What changed from the first pass (retired; data_efficiency_v2.py's docstring), what each change was for, and
+    what it did here, measured from this pass's records ('-' where a change only saves CPU)."""
     checks, (n_dense, same) = de2_checks(rows), de2_dense(rows)
     picks = [r for r in rows if r['split'] == 'test' and r['method'] in ('dpo', 'rloo') and r['setting'].endswith('_kl10')]
-    acc = [de_rm_acc().get(('sentiment', 'rm', 1000), {}), de2_verifiers().get(('sentiment', 1000), {}).get('rm', {})]
-    acc = [f'{statistics.mean(a for a, _ in v.values()):.3f}' if v else '-' for v in acc]
-    off = lambda tables: sum(m['sign'] == '>' for t in tables.values() for k, m in t.items() if k.startswith('rloo/dpo@'))  # noqa: E731
-    second = {t: de_table(de2_points(rows, 10), t, pairs=(('rloo', 'dpo'),)) for t in TASKS}
+    acc = de2_verifiers().get(('sentiment', 1000), {}).get('rm', {})
+    acc = f'{statistics.mean(a for a, _ in acc.values()):.3f}' if acc else '-'
+    off = sum(m['sign'] == '>' for t in TASKS for m in de_table(de2_points(rows, 10), t, pairs=(('rloo', 'dpo'),)).values())
     n20 = sum(len(de_table(de2_points(rows, 20), t, pairs=(('rloo', 'dpo'),))) for t in TASKS)
     return '\n'.join([
         '| first pass | second pass | what it is for | what it did here |', '|---|---|---|---|',
         '| snapshots at a fraction of each run | every 5 steps to step 60, then every 20, for both methods at every N | '
-        "long runs' first snapshot past the budget (SFT picked) | runs whose every snapshot was past 10 nats, SFT "
-        f"chosen: {fb.count('over')} (first pass); runs with < 3 val snapshots inside 10 nats: {checks[10][1]} of "
-        f'{checks[10][0]}, test picks that are SFT: {checks[10][2]} of {checks[10][3]} |',
+        "long runs' first snapshot past the budget (SFT picked) | runs with < 3 val snapshots inside 10 nats: "
+        f'{checks[10][1]} of {checks[10][0]}, test picks that are SFT: {checks[10][2]} of {checks[10][3]} |',
         "| RM kept at its best val likelihood (`--keep_best`) | the frontier's RM at every N: 2 epochs, at least 250 "
         f"steps, its end | RMs kept at their first eval, with almost no scale | sentiment's RM at N = 1000, val "
-        f'accuracy: {acc[0]} (first pass) against {acc[1]} |',
+        f'accuracy: {acc} |',
         '| one beta per method | 0.1 and 0.03 for both DPO and RLOO, chosen on val per N | unequal tuning | test picks '
         f"within 10 nats from a beta-0.03 run: {sum('_b0.03_' in (r['path'] or '') for r in picks)} of {len(picks)} |",
         "| N to 8000 | N to 16000 on sentiment and overlap (short: 8000, all its labeller supplies) | DPO's curve ending "
-        "before it catches up | RLOO multipliers past the measured range (\"> max\"), 10 nats: "
-        f'{off(first_tables)} (first pass) and {off(second)} |',
+        f'before it catches up | RLOO multipliers past the measured range ("> max"), 10 nats: {off} |',
         '| 6 values of N on every task, val on every prompt twice | 5 on sentiment, 3 on short and overlap; val on 300 '
         'prompts once (test unchanged) | the cost | - |',
         f'| one budget (10 nats) | 10 and 20 nats | no room at small N | multipliers at 20 nats: {n20} |',
@@ -112,12 +107,12 @@ def de2_changes_md(rows, first_tables):
         f'snapshots | {n_dense} runs trained again; {same} match their first run at every shared step |'])
 
 
-def de2_md(rows, first_tables):
-    """The second pass's tables: per task and budget the curves and the multipliers (the first pass's beside them
-    at 10 nats) and RLOO - DPO relative to the room; the protocol's checks; the verifiers at each N."""
+def de2_md(rows):
+    """The second pass's tables: per task and budget the curves and the multipliers and RLOO - DPO relative to the
+    room; the protocol's checks; the verifiers at each N."""
     if not rows:
         return '`python experiments/data_efficiency_v2.py` has written no records yet.'
-    L = [de2_changes_md(rows, first_tables), '', '| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
+    L = [de2_changes_md(rows), '', '| snapshots | budget | runs scored on val | runs with < 3 val snapshots inside it | test picks that are SFT itself |',
          '|---|---|---|---|---|']
     spacing = 'every 5 steps to 60, then every 20 (every step to the edge where that left < 3)'
     L += [f'| {spacing} | {b} nats | {n} | {few} | {s} of {p} |' for b, (n, few, s, p) in de2_checks(rows).items()]
@@ -154,10 +149,6 @@ def de2_md(rows, first_tables):
                     cells = [f"{mult_cell(t[k], n)} ({len(t[k]['seeds'])} seeds)" if (k := f'{a}/{b}@{n}') in t else '-'
                              for n in ns]
                     L.append(f'| {DE2_METHODS[a]} | ' + ' | '.join(cells) + ' |')
-                first = first_tables.get(task, {})
-                if budget == DE.BUDGET and first:
-                    cells = [mult_cell(first[k], n) if (k := f'rloo/dpo@{n}') in first else '-' for n in ns]
-                    L.append('| first pass: RLOO (RM + RL) | ' + ' | '.join(cells) + ' |')
             rel = {n: [x for s in c.get('rloo', {}).get(n, {}) if s in c.get('dpo', {}).get(n, {}) and (task, s) in sft
                        and (x := room(c['rloo'][n][s]['gold_reward'], c['dpo'][n][s]['gold_reward'], sft[task, s])) is not None]
                    for n in ns}

@@ -9,10 +9,11 @@ import statistics
 import data_efficiency_v2 as DE2
 import report_common as C
 from report_common import METHODS, SEEDS, load, mean_sd, paired, room, seeds_of, sft_row, t_interval_md
-from report_costs import device_split, gpu_record, min_s
-from report_data_efficiency import de_fallbacks, de_rm_acc, de_table, mult_cell
+from report_costs import gpu_record
+from report_data_efficiency import de_table, mult_cell
 from report_data_efficiency_v2 import de2_points, de2_summary, de2_verifiers
 from report_frontier import verifier_acc
+from report_hypotheses import h5_verifier_acc
 from report_verdicts import counts, matched_sentence, per_prompt
 
 
@@ -72,30 +73,6 @@ def theory_facts():
     }
 
 
-def de_facts(points, tables, de_rows):
-    """The data-efficiency reading's values: multiplier cells as the table writes them, fallbacks, ranges, and
-    where the sweep ran (its GPU runner logs against its timings)."""
-    fb = de_fallbacks(de_rows)
-    g = gpu_record('data_efficiency')
-    gpu, redone, cpu = device_split('data_efficiency')
-    means = lambda t: [statistics.mean(v.values()) for c in points[t].values() for v in  # noqa: E731
-                       ({n: {s: r['gold_reward'] for s, r in sv.items()} for n, sv in c.items()}).values()]
-    kept = [st for v in de_rm_acc().values() for _, st in v.values()]
-    return {
-        'mult': lambda t, a, n: mult_cell(tables[t][f'{a}/dpo@{n}'], int(n)),
-        'multv': lambda t, a, n: mult_cell(tables[t][f'{a}/dpo@{n}'], int(n)).split(' [')[0],
-        'fb': lambda t, m, n, why: fb.get(t, {}).get(m, {}).get(int(n), []).count(why),
-        'derange': lambda t: f'{min(means(t)):+.2f} to {max(means(t)):+.2f}',
-        'rmstep': min(kept), 'gpu_name': g['name'], 'gpu_torch': g['torch'], 'gpu_cores': g['cores'],
-        'gpu_workers': g['workers'], 'gpu_wall': min_s(g['wall']),
-        'gpu_calls': sum(bool(c['done']) for c in g['calls']), 'gpu_idle_calls': sum(not c['done'] for c in g['calls']),
-        'de_jobs': len(gpu) + len(redone) + len(cpu), 'de_gpu': len(gpu) + len(redone), 'de_redone': len(redone),
-        'de_cpuonly': len(cpu), 'de_cpu': len(redone) + len(cpu),
-        'de_cpublock': ', '.join(sorted({'`{}` seed {}'.format(*re.search(r'seed(\d+)/([a-z]+)/', n).groups()[::-1])
-                                        for n, _ in redone + cpu})),
-    }
-
-
 def de2_facts(rows):
     """The second pass's values for the template's prose: per seed (1337 / 1 / 2) a test pick's field, RLOO - DPO
     paired over seeds (also relative to the room), and a multiplier cell, at a task, N and budget."""
@@ -135,11 +112,12 @@ def other_facts():
                                                          for s in SEEDS),
         'taus': lambda prefix, nd: ' / '.join(f"{jf(f'{prefix}_seed{s}.json', 'tau'):.{int(nd)}f}" for s in SEEDS),
         'sbs': f'{min(sbs):.2f}-{max(sbs):.2f}', 'sbsmed': statistics.median(sbs),
+        'gpu_name': (gpu_record('data_efficiency') or {'name': 'GPU'})['name'],
         'logitdiff': max(r['max_logit_diff'] for r in jf('bench.json', 'results').values()),
     }
 
 
-def facts(rows, summaries, sources, vrows, points, de_rows):
+def facts(rows, summaries, sources, vrows, h5_rows):
     """What the template's prose may quote: every value computed from the records. Helpers take strings (the
     template's words): a summary key, task, methods, budget; the digits where they give a range 'lo-hi'."""
     picks = lambda src, t, m, b: summaries[src][t][m][int(b)].values()  # noqa: E731
@@ -153,8 +131,7 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
             if r['task'] == t and r['run'] == run and r['split'] == 'test' and r['step'] is not None:
                 out.setdefault(r['seed'], []).append(r)
         return {s: sorted(v, key=lambda r: r['step']) for s, v in out.items()}
-    de = lambda t, m, n: mean_sd([r['gold_reward'] for r in points[t][m][int(n)].values()])  # noqa: E731
-    acc_de, acc_de2 = de_rm_acc(), de2_verifiers()
+    acc_h5, acc_de2 = h5_verifier_acc(), de2_verifiers()
     acc = verifier_acc()
     n = counts(rows)
     timed = [line.rstrip('\n').split('\t') for line in open(os.path.join(C.RES, 'frontier', 'timings.tsv'))]
@@ -186,24 +163,19 @@ def facts(rows, summaries, sources, vrows, points, de_rows):
         'sftseed': lambda t, seed, field: sft_row([r for r in rows if r['task'] == t and r['seed'] == int(seed) and
                                                    r['split'] == 'test'])[field],
         'vpm': lambda i: vrows[int(i)]['got_m'],
-        'bon': lambda t, rk, n: mean_sd([r['gold_reward'] for r in de_rows if r['task'] == t and r['split'] == 'test'
+        'bon': lambda t, rk, n: mean_sd([r['gold_reward'] for r in h5_rows if r['task'] == t and r['split'] == 'test'
                                          and r['method'] == 'best_of_n' and r['best_of'] == int(n)
                                          and os.path.basename(r['rm'] or '') == rk]),
-        'deaccm': lambda t, kind, n: statistics.mean(a for a, _ in acc_de[t, kind, int(n)].values()),
         'de2acc': lambda t, kind, n: (lambda v: f'{statistics.mean(a for a, _ in v.values()):.3f} ({len(v)} of 3 seeds)'
                                       if v else 'not yet run')(acc_de2.get((t, int(n)), {}).get(kind)),
-        'rmfirst': lambda n_max: '{} of the {}'.format(
-            sum(st == min(x for v in acc_de.values() for _, x in v.values()) for (t, k, n), v in acc_de.items()
-                if k == 'rm' and n <= int(n_max) for _, st in v.values()),
-            sum(len(v) for (t, k, n), v in acc_de.items() if k == 'rm' and n <= int(n_max))),
         'accm': lambda t, run: statistics.mean(acc[t, run].values()),
         'first': lambda t, nd, *runs: rng([v[0]['kl'] for run in runs for v in run_pts(t, run).values()], int(nd)),
         'vd': lambda i: mean_sd(vrows[int(i)]['d']), 'vdm': lambda i: mean_sd(vrows[int(i)]['dm']),
         'vn': lambda i: f"{sum(x > 0 for x in vrows[int(i)]['d'])}/{len(vrows[int(i)]['d'])}",
         'vnm': lambda i: f"{sum(x > 0 for x in vrows[int(i)]['dm'])}/{len(vrows[int(i)]['dm'])}",
-        'de': de, 'dem': lambda t, m, n: de(t, m, n)[0],
-        'deacc': lambda t, kind, n: mean_sd([a for a, _ in acc_de[t, kind, int(n)].values()]),
-        'deaccr': lambda t, kind, nd, *ns: rng([statistics.mean(a for a, _ in acc_de[t, kind, int(x)].values()) for x in ns], int(nd)),
+        'h5acc': lambda t, kind, n: mean_sd([a for a, _ in acc_h5[t, kind, int(n)].values()]),
+        'h5steps': lambda t, kind, n: '{} of {}'.format('/'.join(str(acc_h5[t, kind, int(n)][s][1]) for s in SEEDS),
+                                                    jsonl(f'h5_best_of_n/logs/seed{SEEDS[0]}_{t}_{kind}_n{n}.jsonl')[-1]['step']),
         'accr': lambda run, nd: rng([a for (t, r), v in acc.items() if r == run for a in v.values()], int(nd)),
         'accs': lambda t, run: ' / '.join(f'{a:.3f}' for a in (acc[t, run][s] for s in SEEDS if s in acc[t, run])),
     }

@@ -2,6 +2,7 @@
 The hypotheses: H1, H3, H4 and RM size against policy size on the frontier's protocol (HYPOTHESES), H2 from the
 frontier's records, H5 by best-of-N, H1 run to its end, and the size study's reading.
 """
+import glob
 import json
 import os
 import re
@@ -97,7 +98,8 @@ H5_RERANKERS = {'rm_n500': 'RM, 500 pairs', 'rm_n4000': 'RM, 4000 pairs', 'dpo_n
 
 def h5_best_of_n(rows, shown=(1, 4, 16, 64)):
     """H5 with best-of-N: the test gold reward of the best of n SFT samples (the same samples for every reranker)
-    picked by each verifier of the data-efficiency sweep, against n; a figure per task and a table."""
+    picked by each verifier of the first data-efficiency pass (its records in results/h5_best_of_n/), against n; a
+    figure per task and a table."""
     L = ['Test gold reward of the best of n SFT samples by each verifier (the same 64 samples per prompt for all; '
          'mean ± sd over seeds; n = 1 is SFT):', '', '| task | reranker | ' + ' | '.join(f'n = {n}' for n in shown) + ' |',
          '|---|---' + '|---' * len(shown) + '|']
@@ -122,6 +124,22 @@ def h5_best_of_n(rows, shown=(1, 4, 16, 64)):
         seeds = sorted({s for c in curves.values() for v in c.values() for s in v}, key=SEEDS.index)
         save_fig(fig, ax, f'h5_best_of_n_{task}.png', task, seeds)
     return '\n'.join(L)
+
+
+def h5_verifier_acc():
+    """{(task, verifier, N): {seed: (held-out accuracy, step)}} of H5's rerankers, from their training logs
+    (results/h5_best_of_n/logs/): each N's RM at the step it kept (its best val preference log-likelihood,
+    --keep_best) and each N's DPO implicit reward at the end of training, on the 500 untied val pairs."""
+    acc = {}
+    for path in glob.glob(os.path.join(C.RES, 'h5_best_of_n', 'logs', 'seed*_*_*_n*.jsonl')):
+        m = re.fullmatch(r'seed(\d+)_([a-z]+)_(rm|dpo)_n(\d+)\.jsonl', os.path.basename(path))
+        if not m:  # a reranker's log only
+            continue
+        seed, task, kind, n = m.groups()
+        ev = [r for r in map(json.loads, open(path)) if 'val_pref_acc' in r]
+        r = max(ev, key=lambda r: r['val_pref_loglik']) if kind == 'rm' else ev[-1]
+        acc.setdefault((task, kind, int(n)), {})[int(seed)] = (r['val_pref_acc'], r['step'])
+    return acc
 
 
 # ---- H1 to its end (experiments/hypotheses.py): RLOO against DPO's implicit reward for 1000 steps, its snapshots

@@ -1,6 +1,7 @@
-"""What the data-efficiency sweep needs: nested subsets of one labelled set (--n_pairs), an RM that ends at its
-best held-out likelihood (--keep_best), several RMs reranking the same best-of-N samples, the val-only choice
-of the test checkpoint, and the pairs multiplier's interpolation."""
+"""What the data-efficiency sweeps need: nested subsets of one labelled set (--n_pairs), an RM that ends at its
+best held-out likelihood (--keep_best: the first pass's, whose RMs H5's best-of-N reading shows), several RMs
+reranking the same best-of-N samples, the val-only choice of the test checkpoint, and the pairs multiplier's
+interpolation; then the second pass's protocol."""
 import json
 import math
 import os
@@ -121,63 +122,51 @@ def test_pairs_needed_interpolates_in_log_n():
 
 def test_the_multiplier_on_hand_made_curves():
     # DPO gains 0.1 per doubling from 0.1 at N = 250; RLOO sits 0.2 above it: DPO needs 4x the pairs
-    ns = DE.NS
+    ns = (250, 500, 1000, 2000, 4000, 8000)
     dpo = {n: {s: 0.1 + 0.1 * math.log2(n / 250) + d for s, d in ((1, -0.01), (2, 0.01))} for n in ns}
     rloo = {n: {s: v + 0.2 for s, v in dpo[n].items()} for n in ns}
     assert report_de.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 500) == (pytest.approx(4.0), '')
     assert report_de.multiplier({'dpo': dpo, 'rloo': rloo}, 'rloo', 'dpo', 4000) == (8000 / 4000, '>')
     rows = {m: {n: {s: {'gold_reward': v} for s, v in c[n].items()} for n in ns} for m, c in (('dpo', dpo), ('rloo', rloo))}
-    t = report_de.de_table({'x': rows}, 'x', n_boot=200)
+    t = report_de.de_table({'x': rows}, 'x', (('rloo', 'dpo'),), n_boot=200)
     assert t['rloo/dpo@500']['multiplier'] == pytest.approx(4.0) and t['rloo/dpo@500']['seeds'] == [1, 2]
     lo, hi = t['rloo/dpo@500']['ci']
     assert lo == pytest.approx(4.0) and hi == pytest.approx(4.0)  # every seed sits 0.2 above its own DPO curve
     assert t['rloo/dpo@8000']['sign'] == '>'
     # a sweep in progress: DPO measured up to N = 1000 only; beyond it the table says so, not "> 8000/N"
     part = {'sentiment': {'dpo': {n: v for n, v in rows['dpo'].items() if n <= 1000}, 'rloo': rows['rloo']}}
-    md = report_de.de_markdown(part, {'sentiment': report_de.de_table(part, 'sentiment', n_boot=200)})
-    assert '| 4 [4, 4] (2 seeds) | > 1000/500 [> max, > max] (2 seeds) |' in md and '> 8000/' not in md
+    t = report_de.de_table(part, 'sentiment', (('rloo', 'dpo'),), n_boot=200)
+    assert report_de.mult_cell(t['rloo/dpo@250'], 250) == '4 [4, 4]'
+    assert report_de.mult_cell(t['rloo/dpo@500'], 500) == '> 1000/500 [> max, > max]'
 
 
-def test_best_of_n_points_are_chosen_on_val_per_reranker():
-    def row(split, name, kl, gold, rm=None, best_of=None, method='best_of_n', run='bon', setting=None):
+def test_best_of_n_is_chosen_on_val_per_reranker():
+    def row(split, name, kl, gold, rm=None, best_of=None):
         return {'task': 't', 'seed': 1, 'split': split, 'name': name, 'kl': kl, 'gold_reward': gold, 'rm': rm,
-                'best_of': best_of, 'method': method, 'run': run, 'setting': setting}
-    rows = []
+                'best_of': best_of, 'method': 'best_of_n', 'run': 'bon'}
+    bon = {'val': [], 'test': []}
     for split, flip in (('val', 1), ('test', -1)):  # test golds run the other way: a test-chosen pick would differ
         for rm in ('out/x/rm_n250', 'out/x/dpo_n250'):
             label = os.path.basename(rm)
-            rows += [row(split, f'sft+bo1@{label}', 0.0, 0.0, rm, 1),
-                     row(split, f'sft+bo4@{label}', 1.0, flip * (0.3 if 'rm' in label else 0.1), rm, 4)]
-        rows.append(row(split, 'dpo_n250/step_62', 5.0, flip * 0.2, method='dpo', run='dpo_n250', setting='n250'))
-    pts = report_de.de_points(rows)
-    assert pts['t']['best_of_n'][250][1]['name'] == 'sft+bo4@rm_n250' and pts['t']['best_of_n'][250][1]['split'] == 'test'
-    assert pts['t']['best_of_n_dpo'][250][1]['gold_reward'] == -0.1  # its own reranker's pick, test numbers
-    assert pts['t']['dpo'][250][1]['name'] == 'dpo_n250/step_62'
-
-
-def test_runs_the_budget_could_not_use_are_named():
-    def row(method, n, seed, kl, gold, best_of=None):
-        return {'task': 't', 'seed': seed, 'split': 'val', 'method': method, 'setting': None if best_of else f'n{n}',
-                'kl': kl, 'gold_reward': gold, 'best_of': best_of, 'name': f'{method}{n}/{kl}', 'path': str(kl)}
-    rows = [row('best_of_n', None, s, 0.0, 0.1, best_of=1) for s in (1, 2)]
-    rows += [row('dpo', 250, 1, 12.0, 0.5), row('dpo', 250, 1, 20.0, 0.6),  # past 10 nats from the first snapshot
-             row('dpo', 250, 2, 4.0, 0.0), row('dpo', 250, 2, 12.0, 0.5),   # one inside: SFT chosen, but not 'over'
-             row('rloo', 250, 1, 1.0, 0.2), row('rloo', 250, 1, 3.0, 0.3),  # never past 10/3 nats
-             row('rloo', 250, 2, 4.0, 0.3)]
-    fb = report_de.de_fallbacks(rows, budget=10)
-    assert fb == {'t': {'dpo': {250: ['over']}, 'rloo': {250: ['flat']}}}
+            bon[split] += [row(split, f'sft+bo1@{label}', 0.0, 0.0, rm, 1),
+                           row(split, f'sft+bo4@{label}', 1.0, flip * (0.3 if 'rm' in label else 0.1), rm, 4)]
+    pick = report_de.bon_pick(bon, 'rm_n250', 10)
+    assert pick['name'] == 'sft+bo4@rm_n250' and pick['split'] == 'test'
+    assert report_de.bon_pick(bon, 'dpo_n250', 10)['gold_reward'] == -0.1  # its own reranker's pick, test numbers
+    assert report_de.bon_pick(bon, 'dpo_n250', 0.5)['best_of'] == 1  # n = 4 past the budget: SFT
+    assert report_de.bon_pick(bon, 'rm_n500', 10) is None  # a reranker the sweep did not use
 
 
 def test_the_rm_is_read_at_the_step_it_kept_and_dpo_at_its_end(tmp_path, monkeypatch):
-    logs = tmp_path / 'data_efficiency' / 'logs'
+    logs = tmp_path / 'h5_best_of_n' / 'logs'
     logs.mkdir(parents=True)
     ev = [{'step': 50, 'val_pref_loglik': -0.69, 'val_pref_acc': 0.52}, {'step': 100, 'loss': 0.3},
           {'step': 150, 'val_pref_loglik': -0.80, 'val_pref_acc': 0.60}]
     for name in ('seed1_sentiment_rm_n500', 'seed1_sentiment_dpo_n500', 'seed1_sentiment_rloo_n500'):
         (logs / f'{name}.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in ev))
     monkeypatch.setattr(report_common, 'RES', str(tmp_path))
-    assert report_de.de_rm_acc() == {('sentiment', 'rm', 500): {1: (0.52, 50)},
-                                     ('sentiment', 'dpo', 500): {1: (0.60, 150)}}
+    assert report_hypotheses.h5_verifier_acc() == {('sentiment', 'rm', 500): {1: (0.52, 50)},
+                                                   ('sentiment', 'dpo', 500): {1: (0.60, 150)}}
 
 
 def test_h5_best_of_n_reads_each_rerankers_picks_on_the_same_samples(tmp_path, monkeypatch):
@@ -382,8 +371,8 @@ def test_v2_changes_table_measures_what_each_change_did(tmp_path, monkeypatch):
                 gold_reward=0.2),
             row(run='rloo_n250_kl10', split='test', method='rloo', setting='n250_kl10', path='x/rloo_b0.1_n250/step_5.pt',
                 gold_reward=0.3)]
-    md = report_de2.de2_changes_md(rows, {})
+    md = report_de2.de2_changes_md(rows)
     assert 'from a beta-0.03 run: 1 of 2 |' in md and '| 1 runs trained again; 1 match their first run' in md
     assert 'runs with < 3 val snapshots inside 10 nats: 0 of 1, test picks that are SFT: 0 of 2' in md
     rows[4] = {**rows[4], 'gold_reward': 0.5}  # the rerun no longer reproduces its run
-    assert '| 1 runs trained again; 0 match' in report_de2.de2_changes_md(rows, {})
+    assert '| 1 runs trained again; 0 match' in report_de2.de2_changes_md(rows)

@@ -97,7 +97,7 @@ def test_costs_and_study_costs(tmp_path, monkeypatch):
     (tmp_path / 'results' / 'retired' / 'data_efficiency_timings.tsv').write_text('e\t3600\n')
     md = report_costs.study_costs_md()
     assert '| RM size and policy size | 2 | 1.0 one-thread CPU-hours |' in md
-    assert '| data efficiency | 1 | 1.0 one-thread CPU-hours |' in md
+    assert '| data efficiency, first pass (retired) | 1 | 1.0 one-thread CPU-hours |' in md
 
 
 def test_per_prompt_from_the_records():
