@@ -26,7 +26,7 @@ from report_data_efficiency_v2 import de2_md, de2_summary
 from report_facts import de2_facts, facts, other_facts, theory_facts, theory_md
 from report_frontier import ablations_md, examples_md, labels_md, verifier_md, words_md
 from report_hypotheses import HYPOTHESES, h1_end_md, h2_md, h5_best_of_n, hypothesis_md, size_md, wide_rows
-from report_verdicts import AXIS, budget_edge_md, headline_md, verdict_axis_md, verdict_md, verdict_rows
+from report_verdicts import AXIS, budget_edge_md, verdict_axis_md, verdict_md, verdict_rows
 import report_axis
 
 TEMPLATE = os.path.join(C.ROOT, 'experiments', 'report_template.md')
@@ -78,6 +78,7 @@ def main():
     blocks['own_words'] = '\n'.join(report_axis.own_words_md(axis_rows, budget=b) for b in (6, 20)).strip()
     blocks['short_words'] = report_axis.short_md(rows).strip()
     blocks['ablations'] = ablations_md(rows)
+    blocks['ablations_v3'] = report_axis.ablations_md(axis_rows).strip() or 'None yet.'
     blocks['performance'] = performance_md()
 
     ctx = {**facts(rows, summaries, sources, vrows, h5_rows), **de2_facts(load('data_efficiency_v2')),
@@ -86,8 +87,10 @@ def main():
     write_atomic(REPORT, fill_markers(fill(open(TEMPLATE).read(), ctx), blocks))
     readme = os.path.join(C.ROOT, 'README.md')
     text = open(readme).read()  # only its marker blocks, where it has them
-    new = fill_markers(text, {'headline': headline_md(rows, summ, summaries['de2']), 'costs': costs_md(), 'study_costs': study_costs_md(),
-                              'performance': blocks['performance']})
+    new = fill_markers(text, {'headline': report_axis.headline_md(report_axis.summary(axis_rows), axis_rows).strip(),
+                              'own_words': report_axis.own_words_md(axis_rows, budget=20).strip(),
+                              'short_line': report_axis.short_line(rows) + '.', 'costs': costs_md(),
+                              'study_costs': study_costs_md(), 'performance': blocks['performance']})
     if new != text:
         write_atomic(readme, new)
     print(f'wrote {os.path.relpath(REPORT, C.ROOT)}')

@@ -246,13 +246,16 @@ def short_md(rows, beta='0.03'):
 HEADLINE = (6, 10, 15, 20)  # the budgets the front page shows; REPORT shows all of them
 
 
-def headline_md(summ):
+def headline_md(summ, rows):
     """README's headline: per task, RLOO - DPO at a few budgets with the seeds ahead, each method's ceiling, and a
-    sentence per task from the pattern at every budget."""
+    sentence per task from the pattern at every budget; a task without a complete block says so."""
     L = ['| task (seeds) | ' + ' | '.join(f'RLOO - DPO within {b} nats' for b in HEADLINE) +
-         ' | ceiling: ' + ' | '.join(METHODS.values()) + ' |', '|---|' + '---|' * (len(HEADLINE) + len(METHODS))]
+         ' | ' + ' | '.join(f'ceiling: {m}' for m in METHODS.values()) + ' |', '|---|' + '---|' * (len(HEADLINE) + len(METHODS))]
     words = []
-    for t in summ:
+    for t in TASKS:
+        if t not in summ:
+            words.append(f'- **{t}**: no block of the sweep is complete yet.')
+            continue
         cells = []
         for b in HEADLINE:
             d = list(gap(summ, t, 'rloo', 'dpo', b).values())
@@ -262,7 +265,25 @@ def headline_md(summ):
                 for c in (ceiling(summ, t, m) for m in METHODS)]
         L.append(f"| {t} ({len(summ[t]['sft'])}) | " + ' | '.join(cells + ceil) + ' |')
         words.append(f"- **{t}**: {sentence({b: gap(summ, t, 'rloo', 'dpo', b) for b in V.BUDGETS})}.")
-    return '\n'.join(L) + '\n\n' + '\n'.join(words) + '\n'
+    prompts = {s: next(r['n_completions'] for r in rows if r['method'] == 'human' and r['split'] == s) for s in ('val', 'test')}
+    return '\n'.join(L) + '\n\n' + '\n'.join(words) + (
+        f"\n\nEach cell: the test gold (all {prompts['test']} test prompts; 2 samples each for DPO and RLOO, best-of-N's "
+        f"pick among N) of each method's checkpoint chosen on the {prompts['val']} val prompts within the budget, "
+        'RLOO - DPO paired by seed: mean ± sd (seeds ahead). Every budget from 2 to 30 nats, intervals and figures: '
+        '[REPORT.md](REPORT.md).\n')
+
+
+def short_line(rows, beta='0.03'):
+    """README's line on `short`: per seed, what RLOO's last snapshot at the lowest beta of a sweep writes."""
+    said = []
+    for seed in V.SEEDS['short']:
+        last = max((r for r in rows if (r['task'], r['seed'], r['split'], r['run']) == ('short', seed, 'val', f'rloo_b{beta}')),
+                   key=lambda r: r['step'] or -1, default=None)
+        if last:
+            (word, n), ex = last['top_words'][0], last['examples'][0]['completion'].strip()
+            said.append(f'seed {seed} `{ex}` ("{word}" {n:+.0f} uses per 100 completions beyond SFT\'s, gold '
+                        f"{last['gold_reward']:+.2f}, {last['kl']:.0f} nats)")
+    return '; '.join(said)
 
 
 def own_words_md(rows, task='sentiment', budget=10):

@@ -12,7 +12,8 @@ import report_common as C
 
 DEMO = os.path.join('results', 'demo', 'sentiment_seed1337')  # what `bash run.sh` copies (seed 1337, sentiment)
 SWEEPS = {'frontier': 'the frontier', 'hypotheses': 'the hypotheses (H1, H3, H4)', 'size': 'RM size and policy size',
-          'data_efficiency': 'data efficiency, first pass (retired)', 'data_efficiency_v2': 'data efficiency, second pass'}
+          'data_efficiency': 'data efficiency, first pass (retired)', 'data_efficiency_v2': 'data efficiency, second pass',
+          'frontier_v3': 'the KL axis'}
 
 
 def min_s(seconds):

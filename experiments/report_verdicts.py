@@ -1,5 +1,5 @@
 """
-The verdict table (one row per claim, the paired difference over seeds) and README's headline with its caveat.
+The verdict table (one row per claim, the paired difference over seeds), read at 10 nats and along the KL axis, with its caveat.
 """
 import data_efficiency_v2 as DE2
 from report_common import (METHODS, SEEDS, diff_md, load, paired, pattern, pm, room, seeds_of, sft_row,
@@ -162,29 +162,8 @@ def matched_sentence(vrows):
                       for v in changed) + '. The verdict column stays on the rule, as fixed.')
 
 
-def headline_md(rows, summ, de2, budget=10):
-    """README's headline: sentiment within the budget, SFT and three methods, and RLOO - DPO on every task."""
-    seeds = seeds_of(rows, 'sentiment')
-    sft = [sft_row([r for r in rows if r['task'] == 'sentiment' and r['seed'] == s and r['split'] == 'test'])
-           for s in seeds]
-    L = [f'| what | task | gold reward on test prompts, checkpoint chosen on val within {budget} nats of SFT, mean ± sd '
-         f'over {len(seeds)} seeds | seeds where RLOO is ahead |', '|---|---|---|---|',
-         f"| SFT, the starting policy | sentiment | {pm([r['gold_reward'] for r in sft])} | |"]
-    for m, what in (('dpo', 'offline DPO'), ('rloo', 'reward model + RL (RLOO)'),
-                    ('best_of_n', 'best-of-N, ranked by the reward model')):
-        L.append(f"| {what} | sentiment | {pm([p['gold_reward'] for p in summ['sentiment'][m][budget].values()])} | |")
-    for task, what in (('sentiment', 'RLOO - DPO'), ('short', 'RLOO - DPO, control: no horizon (two-token outputs)'),
-                       ('overlap', 'RLOO - DPO, control: the verifier must know the answer')):
-        d = list(paired(summ, task, 'rloo', 'dpo', budget).values())
-        L.append(f'| {what} | {task} | {pm(d)} | {sum(x > 0 for x in d)} of {len(d)} |')
-    n = counts(rows)
-    return '\n'.join(L) + (f"\n\nSeeds {', '.join(map(str, seeds))}; every number is scored on the {n['test']} test "
-                           f"prompts ({per_prompt(rows)}), the checkpoint chosen on the {n['val']} val prompts; tables, "
-                           "figures and caveats: [REPORT.md](REPORT.md).") + budget_edge_md(rows, de2, budget)
-
-
 def budget_edge_md(rows, de2, budget=10, n=4000):
-    """The headline's caveat: how many val snapshots the frontier's DPO runs have inside the budget on sentiment, and
+    """The 10-nat verdicts' caveat (REPORT): how many val snapshots the frontier's DPO runs have inside the budget on sentiment, and
     RLOO - DPO at the same N in the second pass of data efficiency (de2: de2_summary at n; a snapshot every 5 steps,
     both betas), within this budget and the next."""
     val = [r for r in rows if (r['task'], r['split'], r['method']) == ('sentiment', 'val', 'dpo') and r['step'] is not None]

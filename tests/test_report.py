@@ -101,7 +101,7 @@ def test_costs_and_study_costs(tmp_path, monkeypatch):
 
 
 def test_per_prompt_from_the_records():
-    """The headline says how many completions each row was scored on: best-of-N keeps one pick per prompt."""
+    """REPORT says how many completions each row was scored on: best-of-N keeps one pick per prompt."""
     rows = []
     for split, n in (('val', 607), ('test', 610)):
         rows += [row('human', 'bon', 'human_reference', split, None, 0.02),
@@ -132,7 +132,7 @@ def test_rloo_vs_dpo_relative_to_the_room_the_task_gives():
 
 
 def test_headline_says_where_the_budget_cuts_dpos_curve():
-    """The caveat under README's headline: DPO's val snapshots inside the budget per seed, the nearest past it, and
+    """The caveat under REPORT's 10-nat verdicts: DPO's val snapshots inside the budget per seed, the nearest past it, and
     the second pass's RLOO - DPO at the same N within both budgets; nothing until every seed is in (kills counting
     RLOO's snapshots, another task's, or test ones)."""
     rows = [{'task': 'sentiment', 'split': split, 'method': m, 'seed': s, 'step': st, 'kl': kl}

@@ -6,7 +6,6 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'experiments'))
-import frontier_v3 as V  # noqa: E402
 import report_axis as A  # noqa: E402
 
 
@@ -106,14 +105,26 @@ def test_short_md_shows_what_rloo_converges_to_beside_dpo_and_best_of_64():
 
 
 def test_headline_gives_the_gap_at_a_few_budgets_the_ceilings_and_a_sentence():
-    summ = A.summary(block(1337, 0.0) + block(1, 0.1, 0.05) + block(2, 0.2, -0.05))
-    md = A.headline_md(summ).splitlines()
+    rows = block(1337, 0.0) + block(1, 0.1, 0.05) + block(2, 0.2, -0.05)
+    rows = [rec(1337, 'bon', s, 'human', None, 0.0, None, n_completions=n, best_of=None)
+            for s, n in (('val', 607), ('test', 610))] + rows  # the records' human rows say how many prompts
+    md = A.headline_md(A.summary(rows), rows).splitlines()
     assert md[0].count('RLOO - DPO within') == len(A.HEADLINE) and md[2].startswith('| sentiment (3) |')
     cells = md[2].split(' | ')
     assert cells[2].endswith(' ± 0.132 (1/3)') and abs(float(cells[2].split()[0])) < 1e-9  # 10 nats: RLOO's 5-nat pick against DPO's 7: -0.10, -0.05, +0.15
     assert cells[3] == '+0.150 ± 0.132 (3/3)'  # 15 nats: RLOO's 11 against DPO's 12: +0.05, +0.10, +0.30
     assert cells[5:] == ['+0.490 at 12.1 nats', '+0.840 at 28.1 nats', '+0.340 at 3.2 nats |']
-    assert md[-1].startswith('- **sentiment**: ')
+    assert md[4].startswith('- **sentiment**: ') and md[5] == '- **short**: no block of the sweep is complete yet.'
+    assert 'all 610 test prompts' in md[-1] and 'the 607 val prompts' in md[-1]
+
+
+def test_short_line_says_what_rloo_writes_at_its_last_snapshot_per_seed():
+    def val(seed, step, word, text):
+        return {'task': 'short', 'seed': seed, 'split': 'val', 'run': 'rloo_b0.03', 'method': 'rloo', 'step': step,
+                'top_words': [[word, 199.0]], 'examples': [{'completion': text}], 'gold_reward': 0.72, 'kl': 18.7}
+    rows = [val(1337, 100, 'x', ' x y'), val(1337, 200, 'l', ' l l'), val(1, 200, 'great', ' great great')]
+    assert A.short_line(rows) == ('seed 1337 `l l` ("l" +199 uses per 100 completions beyond SFT\'s, gold +0.72, 19 nats); '
+                                  'seed 1 `great great` ("great" +199 uses per 100 completions beyond SFT\'s, gold +0.72, 19 nats)')
 
 
 def test_own_words_show_each_methods_pick_on_the_same_prompts():
