@@ -53,13 +53,14 @@ SCORE = '--samples 2'  # all val (607) or test (610) prompts, 2 samples each
 BEST_OF = 64
 
 
-def jobs():
-    """(name, dependencies, command or None, records to write or None), in the order they are wanted."""
+def jobs(seeds=SEEDS):
+    """(name, dependencies, command or None, records to write or None), in the order they are wanted. Other seeds
+    than the frontier's give the same jobs for them (a later sweep's SFT, pairs and RM at a new seed)."""
     out = []
-    for seed in SEEDS:
+    for seed in seeds:
         d = f'{OUT}/seed{seed}'
         out.append((f'{d}/sft', [], f'python train_mle.py --loss sft --seed {seed} --no_tqdm', None))
-    for seed in SEEDS:  # seed-major: every task gets its first seed before any task gets its second
+    for seed in seeds:  # seed-major: every task gets its first seed before any task gets its second
         for task in TASKS:
             d, sft = f'{OUT}/seed{seed}', f'{OUT}/seed{seed}/sft'
             t = f'{d}/{task}'
@@ -167,11 +168,11 @@ def check_name(name, setting, resume, where='ablations'):
         raise SystemExit(f"--resume: ablation {name}'s records were made with --flags {made_with}, not {setting!r}")
 
 
-def after_frontier(own, res):
+def after_frontier(own, res, seeds=SEEDS):
     """A sweep built on the frontier's checkpoints: the frontier's training jobs that `own` needs (and what those
-    need; skipped when done), then `own`. Rebuilt labels report into the sweep's folder res: a committed frontier
-    record is never overwritten."""
-    frontier = {name: job for name, *job in jobs()}
+    need; skipped when done), then `own`; for seeds beyond the frontier's, the same commands at those seeds.
+    Rebuilt labels report into the sweep's folder res: a committed frontier record is never overwritten."""
+    frontier = {name: job for name, *job in jobs(sorted(set(SEEDS) | set(seeds), key=[*SEEDS, *seeds].index))}
     todo, wanted = [d for _, deps, _, _ in own for d in deps], set()
     while todo:
         name = todo.pop()

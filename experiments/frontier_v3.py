@@ -148,7 +148,7 @@ def jobs():
     out, seen = [], set()
     for task in F.TASKS:
         for seed in SEEDS[task]:
-            for job in F.after_frontier(block_jobs(task, seed), RES):
+            for job in F.after_frontier(block_jobs(task, seed), RES, (seed,)):
                 if job[0] not in seen:
                     seen.add(job[0])
                     out.append(job)
@@ -278,7 +278,7 @@ def ablation(method, flags, name, task, seed=None):
         own += [machine_job(task, s)] + method_jobs(task, s, name, cmd_of, f'out/ablations_v3/{name}/seed{s}/{task}',
                                                     [machine_job(task, s)[0], trained_on(method, t)], [], words)
     F.check_flags(own[1][2], flags)
-    return F.after_frontier(own, f'results/ablations_v3/{name}')
+    return F.after_frontier(own, f'results/ablations_v3/{name}', seeds)
 
 
 def ablate(args):

@@ -37,6 +37,10 @@ def test_blocks_seeds_machine_and_test_scoring():
     # sentiment first, and each block's own jobs start with its machine record, which they all depend on
     firsts = [names.index(f'{V.OUT}/seed{s}/{t}/machine') for t, s in blocks]
     assert firsts == sorted(firsts)
+    # every dependency is a job of the sweep (a seed the first frontier lacks gets its SFT, pairs and RM here), so
+    # no block waits for a job that never runs
+    assert {d for _, deps, _, _ in V.jobs() for d in deps} <= set(names)
+    assert {f'{F.OUT}/seed{s}/sft' for s in V.SEEDS['sentiment']} <= set(names)
     for name, deps, cmd, rec in V.jobs():
         if name.startswith(V.OUT) and not name.endswith('/machine') and deps:
             block = name.rsplit('/', 1)[0]
@@ -186,6 +190,7 @@ def test_an_ablation_runs_a_grid_methods_commands_with_its_flags_on_the_blocks_m
     scored_blocks(V.RES, V.SEEDS['sentiment'])
     jobs = V.ablation('rloo', '--algo ppo', 'ppo', 'sentiment')
     mine = {name: (deps, cmd, rec) for name, deps, cmd, rec in jobs}
+    assert {d for _, deps, _, _ in jobs for d in deps} <= set(mine)  # seeds 3 and 4 too: their SFT, pairs and RM
     grid = {name: (deps, cmd) for name, deps, cmd, _ in V.jobs()}
     for s in V.SEEDS['sentiment']:
         o, g = f'out/ablations_v3/ppo/seed{s}/sentiment', f'{V.OUT}/seed{s}/sentiment'
