@@ -38,7 +38,12 @@ The protocol, written down before any of its numbers existed:
             thin, the first run (in the grid's order) whose KL path crosses it between two snapshots more than a
             step apart is trained again (the same run, bitwise: a batch is a function of seed and step) keeping a
             snapshot at every step up to the later one, and the steps between them (8 evenly spaced, if more) are
-            scored on val as candidates too (<run>_dense). How many (task, seed, method) meet the rule is counted from the records.
+            scored on val as candidates too (<run>_dense). Amended after three sentiment seeds, on val KLs alone
+            (DPO at beta 0.02 moves about half a nat a step near 25 nats, so its 8 steps of a 25-step window left
+            [24, 26) with one snapshot on 2 of 3 seeds): a band still thin after the dense pass gets every step
+            the dense rerun kept between two scored ones whose KL path crosses it, in the first run in the grid's
+            order that has them (<run>_fill; fill_plan), and the picks are chosen again with them. How many
+            (task, seed, method) meet the rule is counted from the records.
   val       every val prompt (607), 2 samples each (1214 completions a checkpoint): a method has about 150
             candidates, and the best of K noisy val means sits about sd * sqrt(2 ln K) above its true value (about
             0.04 in gold for K = 150, a val mean's sd being near 0.013 on sentiment); one sample would make it 0.06.
@@ -135,9 +140,15 @@ def method_jobs(task, seed, method, cmd_of, o, deps, after, setting=None):
                 (f'{o}/score_{run}_dense_val', [f'{o}/{run}_dense'], f"{score_cmd(task, seed, 'val')} WINDOWS:{task}:{seed}:{run}",
                  (task, seed, f'{run}_dense', 'val', method, setting or f'b{beta}'))]
         dense.append(f'{o}/score_{run}_dense_val')
+    fill = []
+    for beta in BETAS:  # the band rule's second look, once every dense rerun is scored (its checkpoints needed)
+        run = f'{method}_b{beta}'
+        out.append((f'{o}/score_{run}_fill_val', dense + [f'{o}/{run}_dense'],
+                    f"{score_cmd(task, seed, 'val')} FILL:{task}:{seed}:{run}", (task, seed, f'{run}_fill', 'val', method, setting or f'b{beta}')))
+        fill.append(f'{o}/score_{run}_fill_val')
     # the picks' checkpoints too: in a fresh clone (no out/) a block cut short retrains its runs (bitwise) first
     trained = [f'{o}/{method}_b{b}{d}' for b in BETAS for d in ('', '_dense')]
-    out.append((f'{o}/score_{method}_picks_test', vals + dense + trained + after,
+    out.append((f'{o}/score_{method}_picks_test', vals + dense + fill + trained + after,
                 f"{score_cmd(task, seed, 'test')} PICKS:{task}:{seed}:{method}", (task, seed, f'{method}_picks', 'test', method, setting or 'picks')))
     return out
 
@@ -205,6 +216,25 @@ def window_steps(s1, s2, most=DENSE_MOST):
     return [inner[round(i * (len(inner) - 1) / (most - 1))] for i in range(most)]
 
 
+def fill_plan(runs, dense):
+    """{run: steps}: the band rule's second look, once the dense reruns are scored. For each band still thin over
+    every val snapshot of the method (dense ones included), the steps not yet scored between two scored ones whose
+    KL path crosses it, in the first run (in the grid's order) whose dense rerun kept them (every step up to the
+    end of its last window): DPO at a small beta can move half a nat a step, past the dense pass's 8 steps a window.
+    runs: {run: val rows}, dense: {run: its dense rerun's val rows}."""
+    until = {run: max(s2 for _, s2 in w) for run, w in dense_plan(runs).items()}
+    rows = {run: runs[run] + dense.get(run, []) for run in runs}
+    kls = [r['kl'] for rs in rows.values() for r in rs if r['method'] != 'human']
+    plan = {}
+    for band in thin_bands(kls):
+        for run, rs in rows.items():
+            steps = {s for s1, s2 in crossings(path_of(rs), band) if s2 <= until.get(run, 0) for s in range(s1 + 1, s2)}
+            if steps:
+                plan[run] = sorted(set(plan.get(run, [])) | steps)
+                break
+    return plan
+
+
 # ---- the runner's placeholders, filled once a job's dependencies are done
 
 def method_runs(task, seed, method, res=RES):
@@ -212,10 +242,10 @@ def method_runs(task, seed, method, res=RES):
 
 
 def candidates(task, seed, method, res=RES):
-    """Every val row a method may pick: all its snapshots, dense ones included, and SFT (best-of-1, from this
+    """Every val row a method may pick: all its snapshots, dense and fill ones included, and SFT (best-of-1, from this
     sweep's records: an ablation has none of its own)."""
     seed = int(seed)
-    rows = [r for b in BETAS for d in ('', '_dense') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))
+    rows = [r for b in BETAS for d in ('', '_dense', '_fill') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))
             for r in DE.read(task, seed, f'{method}_b{b}{d}', 'val', res) if r['method'] != 'human']
     sft = next(r for r in DE.read(task, seed, 'bon', 'val', RES) if r['best_of'] == 1)
     return rows + [sft]
@@ -223,7 +253,8 @@ def candidates(task, seed, method, res=RES):
 
 def resolve(cmd, res=RES, out=None):
     """DENSE:task:seed:run:CMD is CMD with a snapshot at every step up to the run's last window (or nothing to do);
-    WINDOWS:task:seed:run the dense rerun's snapshots inside its windows; PICKS:task:seed:method the checkpoints
+    WINDOWS:task:seed:run the dense rerun's snapshots inside its windows; FILL:task:seed:run those fill_plan adds
+    (or nothing to do); PICKS:task:seed:method the checkpoints
     the val choice picks at any budget, and SFT. res and out: the sweep's (or an ablation's) records and checkpoints."""
     if cmd.startswith('DENSE:'):
         task, seed, run, train = cmd[6:].split(':', 3)
@@ -241,6 +272,15 @@ def resolve(cmd, res=RES, out=None):
         steps = sorted({s for s1, s2 in windows for s in window_steps(s1, s2)})
         files = [f'{d}/step_{s}.pt' for s in steps if os.path.exists(f'{d}/step_{s}.pt')]
         return f"{score} {' '.join(files)}" if files else 'true'
+    if ' FILL:' in cmd:
+        score, spec = cmd.split(' FILL:')
+        task, seed, run = spec.split(':')
+        method = run.rsplit('_b', 1)[0]
+        dense = {r: DE.read(task, int(seed), f'{r}_dense', 'val', res) for r in method_runs(task, seed, method, res)
+                 if os.path.exists(F.record_path(res, task, int(seed), f'{r}_dense', 'val'))}
+        d = f'{out or OUT}/seed{seed}/{task}/{run}_dense'
+        steps = fill_plan(method_runs(task, seed, method, res), dense).get(run, [])
+        return f"{score} {' '.join(f'{d}/step_{s}.pt' for s in steps)}" if steps else 'true'
     if ' PICKS:' in cmd:
         score, spec = cmd.split(' PICKS:')
         task, seed, method = spec.split(':')

@@ -253,3 +253,34 @@ def test_a_rerun_that_disagrees_with_any_committed_json_fails_and_keeps_it(tmp_p
     cmd = f'{sys.executable} {ROOT}/experiments/machine.py --json {path}'
     assert not F.run_job(str(tmp_path / 'job'), cmd, None, logs.append, str(tmp_path / 'ablation'))
     assert path.read_text() == '{"cpu": "another machine"}' and 'disagrees with' in logs[-1]
+
+
+def test_fill_scores_the_kept_steps_where_a_band_stays_thin_after_the_dense_pass(tmp_path, monkeypatch):
+    """DPO at a small beta moves about half a nat a step: the dense pass's evenly spaced steps can leave a band with
+    one snapshot. The fill pass scores the steps between two scored ones that cross it, in the first run whose
+    dense rerun kept them (up to its last window's end), and the picks are chosen with them (kills a fill that
+    looks past the dense rerun, ignores the dense rows, or is left out of the picks)."""
+    res, out, task, seed = str(tmp_path / 'res'), str(tmp_path / 'out'), 'sentiment', 7
+    monkeypatch.setattr(V, 'RES', res)
+    write(res, task, seed, 'bon', 'val', [row(0.0, 0.03, method='best_of_n', path='sft', best_of=1)])
+    steady = [(band + k, step) for step, (band, k) in enumerate(((b, k) for b in range(2, 24, 2) for k in (0.5, 1.5)), 1)]
+    for b in V.BETAS:  # every band up to 24 has two snapshots (a step apart); dpo_b0.02 goes from 23 to 27 nats
+        pts = {1.0: steady, 0.02: [(23.0, 25), (27.0, 50)]}.get(b, [])
+        write(res, task, seed, f'dpo_b{b}', 'val', [row(k, k / 100, s, 'dpo', f'{b}/{s}') for k, s in pts])
+    write(res, task, seed, 'dpo_b0.02_dense', 'val', [row(23.5, 0.3, 30, 'dpo', 'd30'), row(24.5, 0.3, 33, 'dpo', 'd33'),
+                                                        row(26.5, 0.3, 36, 'dpo', 'd36'), row(26.8, 0.3, 40, 'dpo', 'd40')])
+    runs = V.method_runs(task, seed, 'dpo', res)
+    assert V.dense_plan(runs) == {'dpo_b0.02': [(25, 50)]}  # [24, 26) holds none: one window
+    dense = {'dpo_b0.02': V.DE.read(task, seed, 'dpo_b0.02_dense', 'val', res)}
+    # after the dense pass [24, 26) still holds one (24.5): the steps between 30 and 33, 33 and 36 cross it
+    assert V.fill_plan(runs, dense) == {'dpo_b0.02': [31, 32, 34, 35]}
+    assert V.fill_plan(runs, {}) == {'dpo_b0.02': list(range(26, 50))}  # no dense rows yet: the whole window
+    assert V.resolve(f'score FILL:{task}:{seed}:dpo_b0.02', res, out) == \
+        'score ' + ' '.join(f'{out}/seed7/sentiment/dpo_b0.02_dense/step_{s}.pt' for s in (31, 32, 34, 35))
+    assert V.resolve(f'score FILL:{task}:{seed}:dpo_b1.0', res, out) == 'true'
+    write(res, task, seed, 'dpo_b0.02_fill', 'val', [row(25.0, 0.9, 31, 'dpo', 'f31')])
+    assert 'f31' in V.resolve(f'score PICKS:{task}:{seed}:dpo', res, out).split()  # a fill snapshot is a candidate
+    jobs = {name: deps for name, deps, _, _ in V.jobs()}
+    o = f'{V.OUT}/seed1337/sentiment'
+    assert {f'{o}/score_dpo_b{b}_fill_val' for b in V.BETAS} <= set(jobs[f'{o}/score_dpo_picks_test'])
+    assert f'{o}/dpo_b0.02_dense' in jobs[f'{o}/score_dpo_b0.02_fill_val']  # a fresh clone retrains the dense rerun
