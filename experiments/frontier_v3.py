@@ -141,9 +141,9 @@ def method_jobs(task, seed, method, cmd_of, o, deps, after, setting=None):
                  (task, seed, f'{run}_dense', 'val', method, setting or f'b{beta}'))]
         dense.append(f'{o}/score_{run}_dense_val')
     fill = []
-    for beta in BETAS:  # the band rule's second look, once every dense rerun is scored (its checkpoints needed)
-        run = f'{method}_b{beta}'
-        out.append((f'{o}/score_{run}_fill_val', dense + [f'{o}/{run}_dense'],
+    for beta in BETAS:  # the band rule's second look, once every dense rerun is scored (after them, so a fresh
+        run = f'{method}_b{beta}'  # clone of a complete block retrains no dense rerun to find there is nothing to fill)
+        out.append((f'{o}/score_{run}_fill_val', dense,
                     f"{score_cmd(task, seed, 'val')} FILL:{task}:{seed}:{run}", (task, seed, f'{run}_fill', 'val', method, setting or f'b{beta}')))
         fill.append(f'{o}/score_{run}_fill_val')
     # the picks' checkpoints too: in a fresh clone (no out/) a block cut short retrains its runs (bitwise) first
