@@ -66,7 +66,7 @@ The protocol, written down before any of its numbers existed:
   cost      about 2 one-thread CPU-hours a sentiment or overlap block and 0.6 a short block: about 19 in all.
 
 Records: results/frontier_v3/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run (<run> = dpo_b<beta>,
-rloo_b<beta>, or either with _dense), <task>_seed<seed>_<method>_picks_test.jsonl for the test scores of a
+rloo_b<beta>, or either with _dense or _fill), <task>_seed<seed>_<method>_picks_test.jsonl for the test scores of a
 method's picks (SFT always among them), _bon_<split> for best-of-N, machine_<task>_seed<seed>.json, the label
 statistics, the training logs (logs/) and the wall time of every job (timings.tsv).
 """
@@ -253,9 +253,9 @@ def candidates(task, seed, method, res=RES):
 
 def resolve(cmd, res=RES, out=None):
     """DENSE:task:seed:run:CMD is CMD with a snapshot at every step up to the run's last window (or nothing to do);
-    WINDOWS:task:seed:run the dense rerun's snapshots inside its windows; FILL:task:seed:run those fill_plan adds
-    (or nothing to do); PICKS:task:seed:method the checkpoints
-    the val choice picks at any budget, and SFT. res and out: the sweep's (or an ablation's) records and checkpoints."""
+    WINDOWS:task:seed:run the dense rerun's snapshots inside its windows; FILL:task:seed:run those fill_plan adds (or
+    nothing to do); PICKS:task:seed:method the checkpoints the val choice picks at any budget, and SFT. res and out:
+    the sweep's (or an ablation's) records and checkpoints."""
     if cmd.startswith('DENSE:'):
         task, seed, run, train = cmd[6:].split(':', 3)
         windows = dense_plan(method_runs(task, seed, run.rsplit('_b', 1)[0], res)).get(run)
