@@ -11,9 +11,10 @@ A method of the grid at new flags (an ablation), read per budget against DPO and
   python experiments/frontier_v3.py --ablate rloo --flags '--algo ppo --lr 1e-4' --name ppo --task sentiment
 runs RLOO's command at every beta with the flags appended (argparse keeps the last value: here PPO at its own
 default rate, since the grid's RLOO command sets 3e-4) as method 'ppo', under the same schedule, band rule and val
-choice, on every seed of the task whose block has scored best-of-N (or --seed N): checkpoints in
-out/ablations_v3/ppo/, records in results/ablations_v3/ppo/. A block's ablation runs on that block's machine (its
-machine record is rerun and compared); the stage checks the flags before any job runs; a name in use needs --resume.
+choice, on every seed of the task (or --seed N), each block scored by this sweep through best-of-N first (it
+stops otherwise): checkpoints in out/ablations_v3/ppo/, records in results/ablations_v3/ppo/. A block's ablation
+runs on that block's machine (its machine record is rerun and compared where out/ lacks the sweep's job); the
+stage checks the flags before any job runs; a name in use needs --resume.
 
 The protocol, written down before any of its numbers existed:
   blocks    sentiment on 5 seeds, short and overlap on 3 (sentiment first, then the controls); per seed the
@@ -297,7 +298,7 @@ def ablation(method, flags, name, task, seed=None):
     """DPO's or RLOO's commands with `flags` appended (argparse keeps the last value) as a new method NAME, run
     over the same betas, schedule, band rule and val choice, on the task's seeds (or one): each block's SFT, pairs,
     RM and best-of-N val are the sweep's, so the block must be scored that far, and its machine record is rerun and
-    compared (an ablation runs on its block's machine). Checkpoints: out/ablations_v3/NAME/, records:
+    compared where out/ lacks the sweep's job (an ablation runs on its block's machine). Checkpoints: out/ablations_v3/NAME/, records:
     results/ablations_v3/NAME/."""
     F.check_new_name(name, F.job_names(jobs()), "frontier_v3's")
     if method not in LENGTH:

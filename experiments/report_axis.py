@@ -116,6 +116,11 @@ def sentence(gaps, a='RLOO', b='DPO'):
     return '; '.join(parts)
 
 
+def progress(rows):
+    """'3 of 11 blocks complete': the sweep's (task, seed) blocks scored through."""
+    return f"{sum(len(complete(rows, t)) for t in TASKS)} of {sum(map(len, V.SEEDS.values()))} blocks complete"
+
+
 def band_check(rows):
     """{(task, seed, method): the thin bands} of every complete block: the band rule, counted from the val records."""
     out = {}

@@ -8,6 +8,7 @@ import os
 import re
 import statistics
 
+import report_axis
 import report_common as C
 
 DEMO = os.path.join('results', 'demo', 'sentiment_seed1337')  # what `bash run.sh` copies (seed 1337, sentiment)
@@ -42,7 +43,7 @@ def costs_md(demo=DEMO):
     if total and 'sft' in rows and os.path.exists(os.path.join(C.ROOT, old)):
         was = dict(l.split() for l in open(os.path.join(C.ROOT, old)))
         k = float(rows['sft']) / float(was['sft'].rstrip('s'))
-        line += (f" Machines differ: its SFT stage, the same command as the retired run.sh's, took {float(rows['sft']):.0f} s "
+        line += (f" Machines differ: its SFT stage, the same command at another seed in the retired run.sh, took {float(rows['sft']):.0f} s "
                  f"here against {was['sft'].rstrip('s')} s in a quiet earlier run (`{old}`), {k:.1f}x as long; at that "
                  f"speed the whole job would take about {min_s(float(total) / k)}.")
     return line + (f'\nStages, wall seconds (some run side by side): {stages}' + (f'; load average at the end: {load}' if load else '') +
@@ -126,6 +127,8 @@ def device_split(sweep):
 def study_costs_md():
     L = ['| study | jobs | wall time of its jobs, summed | where it ran |', '|---|---|---|---|']
     for sweep, label in SWEEPS.items():
+        if sweep == 'frontier_v3':  # the one study still running: how far it is
+            label += f' ({report_axis.progress(report_axis.load())})'
         own = own_timings(sweep)
         if not own:
             continue

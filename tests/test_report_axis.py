@@ -168,3 +168,8 @@ def test_an_ablation_is_read_against_both_methods_on_the_seeds_it_has_scored(tmp
     # ppo is RLOO + 0.02 on every checkpoint: its pick is RLOO's, 0.02 ahead of RLOO on both seeds
     assert '| +0.020 ± 0.000 [+0.020, +0.020] (2/2) |' in line
     assert 'no pattern is read from fewer than 3' in md
+
+
+def test_progress_counts_complete_blocks_over_the_sweeps_blocks():
+    rows = block(1337) + block(1) + [r for r in block(2) if r['run'] != 'dpo_picks']
+    assert A.progress(rows) == f'2 of {3 + 3 + 5} blocks complete'
