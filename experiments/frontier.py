@@ -172,7 +172,7 @@ def after_frontier(own, res, seeds=SEEDS):
     """A sweep built on the frontier's checkpoints: the frontier's training jobs that `own` needs (and what those
     need; skipped when done), then `own`; for seeds beyond the frontier's, the same commands at those seeds.
     Rebuilt labels report into the sweep's folder res: a committed frontier record is never overwritten."""
-    frontier = {name: job for name, *job in jobs(sorted(set(SEEDS) | set(seeds), key=[*SEEDS, *seeds].index))}
+    frontier = {name: job for name, *job in jobs(SEEDS + tuple(s for s in seeds if s not in SEEDS))}
     todo, wanted = [d for _, deps, _, _ in own for d in deps], set()
     while todo:
         name = todo.pop()

@@ -276,11 +276,11 @@ def resolve(cmd, res=RES, out=None):
     if ' FILL:' in cmd:
         score, spec = cmd.split(' FILL:')
         task, seed, run = spec.split(':')
-        method = run.rsplit('_b', 1)[0]
-        dense = {r: DE.read(task, int(seed), f'{r}_dense', 'val', res) for r in method_runs(task, seed, method, res)
+        runs = method_runs(task, seed, run.rsplit('_b', 1)[0], res)
+        dense = {r: DE.read(task, int(seed), f'{r}_dense', 'val', res) for r in runs
                  if os.path.exists(F.record_path(res, task, int(seed), f'{r}_dense', 'val'))}
         d = f'{out or OUT}/seed{seed}/{task}/{run}_dense'
-        steps = fill_plan(method_runs(task, seed, method, res), dense).get(run, [])
+        steps = fill_plan(runs, dense).get(run, [])
         return f"{score} {' '.join(f'{d}/step_{s}.pt' for s in steps)}" if steps else 'true'
     if ' PICKS:' in cmd:
         score, spec = cmd.split(' PICKS:')

@@ -21,7 +21,7 @@ import report_common as C
 from report_common import (TASKS, diffs_md, fill, fill_markers, load, markdown, plot, summarise,
                            with_new_methods, write_atomic)
 from report_common import choose  # noqa: F401  (tests/test_frontier.py reads report.choose)
-from report_costs import costs_md, performance_md, study_costs_md
+from report_costs import SWEEPS, costs_md, performance_md, study_costs_md
 from report_data_efficiency_v2 import de2_md, de2_summary
 from report_facts import de2_facts, facts, other_facts, theory_facts, theory_md
 from report_frontier import ablations_md, examples_md, labels_md, verifier_md, words_md
@@ -90,7 +90,9 @@ def main():
     new = fill_markers(text, {'headline': report_axis.headline_md(report_axis.summary(axis_rows), axis_rows).strip(),
                               'own_words': report_axis.own_words_md(axis_rows, budget=20).strip(),
                               'short_line': report_axis.short_line(rows) + '.', 'costs': costs_md(),
-                              'study_costs': study_costs_md(), 'performance': blocks['performance']})
+                              'study_costs': study_costs_md({**SWEEPS, 'frontier_v3': f"{SWEEPS['frontier_v3']} "
+                                                                              f"({report_axis.progress(axis_rows)})"}),
+                              'performance': blocks['performance']})
     if new != text:
         write_atomic(readme, new)
     print(f'wrote {os.path.relpath(REPORT, C.ROOT)}')

@@ -86,6 +86,13 @@ def ceiling(summ, task, method):
     return {s: (r['gold_reward'], r['kl']) for s, r in summ[task][method][max(V.BUDGETS)].items()}
 
 
+def ceiling_md(summ, task, method):
+    """'+0.563 ± 0.072 at 21.2 nats': the ceiling's test gold, mean ± sd over seeds, at its mean KL."""
+    golds, kls = zip(*ceiling(summ, task, method).values())
+    m, sd = C.mean_sd(golds)
+    return f'{m:+.3f} ± {sd:.3f} at {statistics.mean(kls):.1f} nats'
+
+
 def room(summ, task, a, b, budget):
     """{seed: (a - b) over the better one's gain above SFT} (report_common.room), where either gains."""
     out = {s: C.room(summ[task][a][budget][s]['gold_reward'], summ[task][b][budget][s]['gold_reward'], summ[task]['sft'][s])
@@ -159,8 +166,7 @@ def task_md(summ, task):
                      f" | {ci_md(list(gap(summ, task, 'rloo', 'dpo', b).values()))} | "
                      f"{f'{statistics.mean(rel):+.2f}' if rel else '-'} | "
                      f"{ci_md(list(gap(summ, task, 'best_of_n', 'dpo', b).values()))} |")
-    ceil = '; '.join(f'{METHODS[m]} {statistics.mean(g for g, _ in ceiling(summ, task, m).values()):+.3f} at '
-                     f'{statistics.mean(k for _, k in ceiling(summ, task, m).values()):.1f} nats' for m in METHODS)
+    ceil = '; '.join(f'{METHODS[m]} {ceiling_md(summ, task, m)}' for m in METHODS)
     words = sentence({b: gap(summ, task, 'rloo', 'dpo', b) for b in V.BUDGETS})
     return head + '\n'.join(lines) + f'\n\nCeilings (the pick at {max(V.BUDGETS)} nats, mean over seeds): {ceil}.\n\n' \
         f'In words: {words}.\n'
@@ -224,6 +230,12 @@ def axis_md(rows):
         f'{held} of {len(bands)} (task, seed, method)' + (f'; thin: {thin}.' if thin else '.') + '\n'
 
 
+def last_snapshot(rows, seed, run, task='short'):
+    """The val row of a run's last snapshot, or None."""
+    return max((r for r in rows if (r['task'], r['seed'], r['split'], r['run']) == (task, seed, 'val', run)),
+               key=lambda r: r['step'] or -1, default=None)
+
+
 def short_md(rows, beta='0.03'):
     """What RLOO converges to on `short`, per seed, from a sweep's val records: its last snapshot at the lowest
     beta (the top words beyond SFT's, in extra uses per 100 completions, with sample completions and their gold),
@@ -232,8 +244,7 @@ def short_md(rows, beta='0.03'):
              'best-of-64 by the RM: top words |', '|---|---|---|---|---|']
     for seed in [s for s in V.SEEDS['short'] if any(r['task'] == 'short' and r['seed'] == s for r in rows)]:
         mine = [r for r in rows if r['task'] == 'short' and r['seed'] == seed and r['split'] == 'val']
-        last = {m: max((r for r in mine if r['run'] == f'{m}_b{beta}'), key=lambda r: r['step'] or -1, default=None)
-                for m in ('rloo', 'dpo')}
+        last = {m: last_snapshot(rows, seed, f'{m}_b{beta}') for m in ('rloo', 'dpo')}
         bo64 = next((r for r in mine if r['run'] == 'bon' and r['best_of'] == 64), None)
         if not all(last.values()) or not bo64:
             continue
@@ -261,20 +272,16 @@ def headline_md(summ, rows):
         if t not in summ:
             words.append(f'- **{t}**: no block of the sweep is complete yet.')
             continue
-        cells = []
-        for b in HEADLINE:
-            d = list(gap(summ, t, 'rloo', 'dpo', b).values())
-            cells.append(f'{statistics.mean(d):+.3f} ± {statistics.stdev(d) if len(d) > 1 else 0:.3f} '
-                         f'({sum(x > 0 for x in d)}/{len(d)})')
-        ceil = [f'{statistics.mean(g for g, _ in c.values()):+.3f} at {statistics.mean(k for _, k in c.values()):.1f} nats'
-                for c in (ceiling(summ, t, m) for m in METHODS)]
+        cells = [ci_md(list(gap(summ, t, 'rloo', 'dpo', b).values())) for b in HEADLINE]
+        ceil = [ceiling_md(summ, t, m) for m in METHODS]
         L.append(f"| {t} ({len(summ[t]['sft'])}) | " + ' | '.join(cells + ceil) + ' |')
         words.append(f"- **{t}**: {sentence({b: gap(summ, t, 'rloo', 'dpo', b) for b in V.BUDGETS})}.")
     prompts = {s: next(r['n_completions'] for r in rows if r['method'] == 'human' and r['split'] == s) for s in ('val', 'test')}
     return '\n'.join(L) + '\n\n' + '\n'.join(words) + (
         f"\n\nEach cell: the test gold (all {prompts['test']} test prompts; 2 samples each for DPO and RLOO, best-of-N's "
         f"pick among N) of each method's checkpoint chosen on the {prompts['val']} val prompts within the budget, "
-        'RLOO - DPO paired by seed: mean ± sd (seeds ahead). Every budget from 2 to 30 nats, intervals and figures: '
+        'RLOO - DPO paired by seed: mean ± sd [95% t-interval] (seeds ahead); a ceiling is the pick at 30 nats, mean ± sd '
+        'at its mean KL. Every budget from 2 to 30 nats and the figures: '
         '[REPORT.md](REPORT.md).\n')
 
 
@@ -282,8 +289,7 @@ def short_line(rows, beta='0.03'):
     """README's line on `short`: per seed, what RLOO's last snapshot at the lowest beta of a sweep writes."""
     said = []
     for seed in V.SEEDS['short']:
-        last = max((r for r in rows if (r['task'], r['seed'], r['split'], r['run']) == ('short', seed, 'val', f'rloo_b{beta}')),
-                   key=lambda r: r['step'] or -1, default=None)
+        last = last_snapshot(rows, seed, f'rloo_b{beta}')
         if last:
             (word, n), ex = last['top_words'][0], last['examples'][0]['completion'].strip()
             said.append(f'seed {seed} `{ex}` ("{word}" {n:+.0f} uses per 100 completions beyond SFT\'s, gold '
@@ -325,13 +331,13 @@ def ablations_md(rows):
         name = os.path.basename(os.path.dirname(d))
         mine = C.load(f'ablations_v3/{name}')
         flags = sorted({r['setting'] for r in mine if r['method'] == name})
-        summ = summary(rows + mine, {**METHODS, name: f"{name} ({', '.join(flags)})"})
+        methods = {**METHODS, name: f"{name} ({', '.join(flags)})"}
+        summ = summary(rows + mine, methods)
         if not summ:
             out.append(f'### {name}\n\nNo seed of `{name}` is scored through its test picks yet.\n')
             continue
         for t in summ:
-            plot_task(summ, t, f'{name}_{{task}}.png', os.path.join(C.RES, 'ablations_v3', name),
-                      {**METHODS, name: f"{name} ({', '.join(flags)})"})
+            plot_task(summ, t, f'{name}_{{task}}.png', os.path.join(C.RES, 'ablations_v3', name), methods)
         out.append(f"### {name} (`--ablate` {', '.join(f'`{f}`' for f in flags)})\n\n" + '\n'.join(
             f'![{name} {t}](results/ablations_v3/{name}/{name}_{t}.png)\n\n' + ablation_task_md(summ, t, name) for t in summ))
     return '\n'.join(out)
@@ -345,9 +351,8 @@ def ablation_task_md(summ, task, name):
     for b in V.BUDGETS:
         L.append(f'| {b} | {gold_md(summ[task][name][b])} | '
                  f"{ci_md(list(gap(summ, task, name, 'rloo', b).values()))} | {ci_md(list(gap(summ, task, name, 'dpo', b).values()))} |")
-    c = ceiling(summ, task, name).values()
-    L.append(f'\nCeiling (the pick at {max(V.BUDGETS)} nats, mean over seeds): {statistics.mean(g for g, _ in c):+.3f} at '
-             f'{statistics.mean(k for _, k in c):.1f} nats. In words, {name} - RLOO: '
+    L.append(f'\nCeiling (the pick at {max(V.BUDGETS)} nats, mean over seeds): {ceiling_md(summ, task, name)}. '
+             f'In words, {name} - RLOO: '
              f"{sentence({b: gap(summ, task, name, 'rloo', b) for b in V.BUDGETS}, name, 'RLOO')}; {name} - DPO: "
              f"{sentence({b: gap(summ, task, name, 'dpo', b) for b in V.BUDGETS}, name, 'DPO')}.")
     return '\n'.join(L) + '\n'

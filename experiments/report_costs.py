@@ -8,7 +8,6 @@ import os
 import re
 import statistics
 
-import report_axis
 import report_common as C
 
 DEMO = os.path.join('results', 'demo', 'sentiment_seed1337')  # what `bash run.sh` copies (seed 1337, sentiment)
@@ -124,11 +123,10 @@ def device_split(sweep):
     return gpu, redone, [(n, x) for n, x in own if n not in on]
 
 
-def study_costs_md():
+def study_costs_md(labels=SWEEPS):
+    """labels: {sweep: its row's name}, in the table's order (report.py adds how far a running one is)."""
     L = ['| study | jobs | wall time of its jobs, summed | where it ran |', '|---|---|---|---|']
-    for sweep, label in SWEEPS.items():
-        if sweep == 'frontier_v3':  # the one study still running: how far it is
-            label += f' ({report_axis.progress(report_axis.load())})'
+    for sweep, label in labels.items():
         own = own_timings(sweep)
         if not own:
             continue

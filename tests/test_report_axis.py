@@ -111,9 +111,9 @@ def test_headline_gives_the_gap_at_a_few_budgets_the_ceilings_and_a_sentence():
     md = A.headline_md(A.summary(rows), rows).splitlines()
     assert md[0].count('RLOO - DPO within') == len(A.HEADLINE) and md[2].startswith('| sentiment (3) |')
     cells = md[2].split(' | ')
-    assert cells[2].endswith(' ± 0.132 (1/3)') and abs(float(cells[2].split()[0])) < 1e-9  # 10 nats: RLOO's 5-nat pick against DPO's 7: -0.10, -0.05, +0.15
-    assert cells[3] == '+0.150 ± 0.132 (3/3)'  # 15 nats: RLOO's 11 against DPO's 12: +0.05, +0.10, +0.30
-    assert cells[5:] == ['+0.490 at 12.1 nats', '+0.840 at 28.1 nats', '+0.340 at 3.2 nats |']
+    assert cells[2].endswith(' ± 0.132 [-0.329, +0.329] (1/3)') and abs(float(cells[2].split()[0])) < 1e-9  # 10 nats: RLOO's 5-nat pick against DPO's 7: -0.10, -0.05, +0.15
+    assert cells[3] == '+0.150 ± 0.132 [-0.179, +0.479] (3/3)'  # 15 nats: RLOO's 11 against DPO's 12: +0.05, +0.10, +0.30
+    assert cells[5:] == ['+0.490 ± 0.050 at 12.1 nats', '+0.840 ± 0.100 at 28.1 nats', '+0.340 ± 0.000 at 3.2 nats |']
     assert md[4].startswith('- **sentiment**: ') and md[5] == '- **short**: no block of the sweep is complete yet.'
     assert 'all 610 test prompts' in md[-1] and 'the 607 val prompts' in md[-1]
 
