@@ -40,7 +40,7 @@ The protocol, written down before any of its numbers existed:
             step apart is trained again (the same run, bitwise: a batch is a function of seed and step) keeping a
             snapshot at every step up to the later one, and the steps between them (8 evenly spaced, if more) are
             scored on val as candidates too (<run>_dense). Amended after three sentiment seeds, on val KLs alone
-            (DPO at beta 0.02 moves about half a nat a step near 25 nats, so its 8 steps of a 25-step window left
+            (DPO at beta 0.02 moves up to about a nat a step near 25 nats, so its 8 steps of a 25-step window left
             [24, 26) with one snapshot on 2 of 3 seeds): a band still thin after the dense pass gets every step
             the dense rerun kept between two scored ones whose KL path crosses it, in the first run in the grid's
             order that has them (<run>_fill; fill_plan), and the picks are chosen again with them. How many
@@ -221,7 +221,7 @@ def fill_plan(runs, dense):
     """{run: steps}: the band rule's second look, once the dense reruns are scored. For each band still thin over
     every val snapshot of the method (dense ones included), the steps not yet scored between two scored ones whose
     KL path crosses it, in the first run (in the grid's order) whose dense rerun kept them (every step up to the
-    end of its last window): DPO at a small beta can move half a nat a step, past the dense pass's 8 steps a window.
+    end of its last window): DPO at a small beta can move about a nat a step, past the dense pass's 8 steps a window.
     runs: {run: val rows}, dense: {run: its dense rerun's val rows}."""
     until = {run: max(s2 for _, s2 in w) for run, w in dense_plan(runs).items()}
     rows = {run: runs[run] + dense.get(run, []) for run in runs}

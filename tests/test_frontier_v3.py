@@ -256,7 +256,7 @@ def test_a_rerun_that_disagrees_with_any_committed_json_fails_and_keeps_it(tmp_p
 
 
 def test_fill_scores_the_kept_steps_where_a_band_stays_thin_after_the_dense_pass(tmp_path, monkeypatch):
-    """DPO at a small beta moves about half a nat a step: the dense pass's evenly spaced steps can leave a band with
+    """DPO at a small beta moves up to about a nat a step: the dense pass's evenly spaced steps can leave a band with
     one snapshot. The fill pass scores the steps between two scored ones that cross it, in the first run whose
     dense rerun kept them (up to its last window's end), and the picks are chosen with them (kills a fill that
     looks past the dense rerun, ignores the dense rows, or is left out of the picks)."""
