@@ -89,8 +89,7 @@ def ceiling(summ, task, method):
 def ceiling_md(summ, task, method):
     """'+0.563 ± 0.072 at 21.2 nats': the ceiling's test gold, mean ± sd over seeds, at its mean KL."""
     golds, kls = zip(*ceiling(summ, task, method).values())
-    m, sd = C.mean_sd(golds)
-    return f'{m:+.3f} ± {sd:.3f} at {statistics.mean(kls):.1f} nats'
+    return f'{C.pm(golds)} at {statistics.mean(kls):.1f} nats'
 
 
 def room(summ, task, a, b, budget):
@@ -140,15 +139,15 @@ def band_check(rows):
 
 
 def ci_md(xs, ahead=True):
-    m, sd, lo, hi = interval(xs)
+    _, _, lo, hi = interval(xs)
     ci = f' [{lo:+.3f}, {hi:+.3f}]' if len(xs) > 1 else ''
-    return f'{m:+.3f} ± {sd:.3f}{ci}' + (f' ({sum(x > 0 for x in xs)}/{len(xs)})' if ahead else '')
+    return C.pm(xs) + ci + (f' ({sum(x > 0 for x in xs)}/{len(xs)})' if ahead else '')
 
 
 def gold_md(cells):
     """'gold ± sd (KL)' of one method at one budget."""
     golds, kls = [c['gold_reward'] for c in cells.values()], [c['kl'] for c in cells.values()]
-    return f"{statistics.mean(golds):+.3f} ± {statistics.stdev(golds) if len(golds) > 1 else 0:.3f} ({statistics.mean(kls):.1f})"
+    return f'{C.pm(golds)} ({statistics.mean(kls):.1f})'
 
 
 def task_md(summ, task):

@@ -233,8 +233,9 @@ def paired(summ, task, a, b, budget):
 
 
 def pm(xs):
-    """'mean ± sd' of a list, to three places."""
-    return '{:+.3f} ± {:.3f}'.format(*mean_sd(xs))
+    """'mean ± sd' of a list, to three places ('mean' alone for one value: one seed has no sd)."""
+    m, sd = mean_sd(xs)
+    return f'{m:+.3f} ± {sd:.3f}' if len(xs) > 1 else f'{m:+.3f}'
 
 
 def diff_md(d):

@@ -145,6 +145,13 @@ def test_own_words_show_each_methods_pick_on_the_same_prompts():
     assert '| `p1` | `` a `quote `` (+0.09) |' in A.own_words_md(rows, budget=10)
 
 
+def test_one_seed_has_no_sd_and_no_interval():
+    summ = A.summary(block(1337))
+    assert A.ci_md([0.25]) == '+0.250 (1/1)' and A.ci_md([0.1, 0.3]).startswith('+0.200 ± 0.141 [')
+    assert A.ceiling_md(summ, 'sentiment', 'rloo') == '+0.740 at 28.1 nats'
+    assert A.gold_md(summ['sentiment']['dpo'][10]) == '+0.390 (7.1)'
+
+
 def test_no_pattern_is_read_from_fewer_than_three_seeds():
     assert A.sentence({2: {1: 0.3, 2: 0.2}, 4: {1: 0.3, 2: 0.2}}) == '2 seeds so far: no pattern is read from fewer than 3'
 
