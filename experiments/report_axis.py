@@ -68,12 +68,6 @@ def summary(rows, methods=METHODS):
     return out
 
 
-def gap(summ, task, a, b, budget):
-    """{seed: a's picked test gold - b's}, paired by seed."""
-    pa, pb = summ[task][a][budget], summ[task][b][budget]
-    return {s: pa[s]['gold_reward'] - pb[s]['gold_reward'] for s in pa if s in pb}
-
-
 def interval(xs):
     """(mean, sd, low, high): a 95% t-interval over seeds (none for one seed)."""
     m, sd = C.mean_sd(xs)
@@ -95,7 +89,7 @@ def ceiling_md(summ, task, method):
 def room(summ, task, a, b, budget):
     """{seed: (a - b) over the better one's gain above SFT} (report_common.room), where either gains."""
     out = {s: C.room(summ[task][a][budget][s]['gold_reward'], summ[task][b][budget][s]['gold_reward'], summ[task]['sft'][s])
-           for s in gap(summ, task, a, b, budget)}
+           for s in C.paired(summ, task, a, b, budget)}
     return {s: x for s, x in out.items() if x is not None}
 
 
@@ -162,11 +156,11 @@ def task_md(summ, task):
     for b in V.BUDGETS:
         rel = list(room(summ, task, 'rloo', 'dpo', b).values())
         lines.append(f'| {b} | ' + ' | '.join(gold_md(summ[task][m][b]) for m in METHODS) +
-                     f" | {ci_md(list(gap(summ, task, 'rloo', 'dpo', b).values()))} | "
+                     f" | {ci_md(list(C.paired(summ, task, 'rloo', 'dpo', b).values()))} | "
                      f"{f'{statistics.mean(rel):+.2f}' if rel else '-'} | "
-                     f"{ci_md(list(gap(summ, task, 'best_of_n', 'dpo', b).values()))} |")
+                     f"{ci_md(list(C.paired(summ, task, 'best_of_n', 'dpo', b).values()))} |")
     ceil = '; '.join(f'{METHODS[m]} {ceiling_md(summ, task, m)}' for m in METHODS)
-    words = sentence({b: gap(summ, task, 'rloo', 'dpo', b) for b in V.BUDGETS})
+    words = sentence({b: C.paired(summ, task, 'rloo', 'dpo', b) for b in V.BUDGETS})
     return head + '\n'.join(lines) + f'\n\nCeilings (the pick at {max(V.BUDGETS)} nats, mean over seeds): {ceil}.\n\n' \
         f'In words: {words}.\n'
 
@@ -197,7 +191,7 @@ def plot_gaps(summ, file='frontier_v3_gaps.png', res=os.path.join(ROOT, 'results
     """RLOO - DPO against the budget, one line per task, its 95% t-interval shaded."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, task in enumerate(summ):
-        stats = [interval(list(gap(summ, task, 'rloo', 'dpo', b).values())) for b in V.BUDGETS]
+        stats = [interval(list(C.paired(summ, task, 'rloo', 'dpo', b).values())) for b in V.BUDGETS]
         ax.plot(V.BUDGETS, [m for m, *_ in stats], 'o-', color=f'C{i}', label=f'{task} ({len(summ[task]["sft"])} seeds)', ms=3)
         if len(summ[task]['sft']) > 1:
             ax.fill_between(V.BUDGETS, [lo for *_, lo, _ in stats], [hi for *_, hi in stats], color=f'C{i}', alpha=0.15)
@@ -271,10 +265,10 @@ def headline_md(summ, rows):
         if t not in summ:
             words.append(f'- **{t}**: no block of the sweep is complete yet.')
             continue
-        cells = [ci_md(list(gap(summ, t, 'rloo', 'dpo', b).values())) for b in HEADLINE]
+        cells = [ci_md(list(C.paired(summ, t, 'rloo', 'dpo', b).values())) for b in HEADLINE]
         ceil = [ceiling_md(summ, t, m) for m in METHODS]
         L.append(f"| {t} ({len(summ[t]['sft'])}) | " + ' | '.join(cells + ceil) + ' |')
-        words.append(f"- **{t}**: {sentence({b: gap(summ, t, 'rloo', 'dpo', b) for b in V.BUDGETS})}.")
+        words.append(f"- **{t}**: {sentence({b: C.paired(summ, t, 'rloo', 'dpo', b) for b in V.BUDGETS})}.")
     prompts = {s: next(r['n_completions'] for r in rows if r['method'] == 'human' and r['split'] == s) for s in ('val', 'test')}
     return '\n'.join(L) + '\n\n' + '\n'.join(words) + (
         f"\n\nEach cell: the test gold (all {prompts['test']} test prompts; 2 samples each for DPO and RLOO, best-of-N's "
@@ -349,11 +343,11 @@ def ablation_task_md(summ, task, name):
          f'| budget (nats) | {name} | {name} - RLOO | {name} - DPO |', '|---|---|---|---|']
     for b in V.BUDGETS:
         L.append(f'| {b} | {gold_md(summ[task][name][b])} | '
-                 f"{ci_md(list(gap(summ, task, name, 'rloo', b).values()))} | {ci_md(list(gap(summ, task, name, 'dpo', b).values()))} |")
+                 f"{ci_md(list(C.paired(summ, task, name, 'rloo', b).values()))} | {ci_md(list(C.paired(summ, task, name, 'dpo', b).values()))} |")
     L.append(f'\nCeiling (the pick at {max(V.BUDGETS)} nats, mean over seeds): {ceiling_md(summ, task, name)}. '
              f'In words, {name} - RLOO: '
-             f"{sentence({b: gap(summ, task, name, 'rloo', b) for b in V.BUDGETS}, name, 'RLOO')}; {name} - DPO: "
-             f"{sentence({b: gap(summ, task, name, 'dpo', b) for b in V.BUDGETS}, name, 'DPO')}.")
+             f"{sentence({b: C.paired(summ, task, name, 'rloo', b) for b in V.BUDGETS}, name, 'RLOO')}; {name} - DPO: "
+             f"{sentence({b: C.paired(summ, task, name, 'dpo', b) for b in V.BUDGETS}, name, 'DPO')}.")
     return '\n'.join(L) + '\n'
 
 

@@ -48,12 +48,12 @@ def test_only_complete_blocks_are_read():
 def test_gap_per_budget_is_paired_by_seed_and_the_ceiling_is_the_largest_budget():
     rows = block(1337, 0.0) + block(1, 0.1, 0.05) + block(2, 0.2, -0.05)
     summ = A.summary(rows)
-    g = A.gap(summ, 'sentiment', 'rloo', 'dpo', 12)  # rloo 0.55 + lift at 11 nats against dpo 0.5 + dlift at 12
+    g = A.C.paired(summ, 'sentiment', 'rloo', 'dpo', 12)  # rloo 0.55 + lift at 11 nats against dpo 0.5 + dlift at 12
     assert g == pytest.approx({1337: 0.05, 1: 0.10, 2: 0.30})
     m, sd, lo, hi = A.interval(list(g.values()))
     assert m == pytest.approx(0.15) and sd == pytest.approx(0.0175 ** 0.5)
     assert lo == pytest.approx(0.15 - 4.303 * 0.0175 ** 0.5 / 3 ** 0.5)
-    assert A.gap(summ, 'sentiment', 'rloo', 'dpo', 2)[1] == pytest.approx(0.15 - 0.1)  # RLOO's 1.5-nat one vs SFT
+    assert A.C.paired(summ, 'sentiment', 'rloo', 'dpo', 2)[1] == pytest.approx(0.15 - 0.1)  # RLOO's 1.5-nat one vs SFT
     assert A.ceiling(summ, 'sentiment', 'rloo')[2] == pytest.approx((0.94, 28.1))
     assert A.ceiling(summ, 'sentiment', 'dpo')[2] == pytest.approx((0.44, 12.1))
     # over the room: (rloo - dpo) / (the better one's gain over SFT's test gold, 0.09)
