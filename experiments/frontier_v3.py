@@ -43,8 +43,14 @@ The protocol, written down before any of its numbers existed:
             (DPO at beta 0.02 moves up to about a nat a step near 25 nats, so its 8 steps of a 25-step window left
             [24, 26) with one snapshot on 2 of 3 seeds): a band still thin after the dense pass gets every step
             the dense rerun kept between two scored ones whose KL path crosses it, in the first run in the grid's
-            order that has them (<run>_fill; fill_plan), and the picks are chosen again with them. How many
-            (task, seed, method) meet the rule is counted from the records.
+            order that has them (<run>_fill; fill_plan), and the picks are chosen again with them. Amended a
+            second time after ten blocks, their test numbers read (so said in the report), on val KLs alone: 4 of
+            20 (task, seed, method) still had a thin band, each crossed by one run in one or two steps (a jump no
+            rerun can split) or lying between two betas' levels, so a band still thin after the fill pass gets
+            one more run of the method at the geometric mean of the two neighbouring betas whose runs end either
+            side of it (<method>_bridge; bridge_beta), its snapshots scored on val as candidates (no dense pass of
+            its own), and the picks are chosen again with them. How many (task, seed, method) meet the rule is
+            counted from the records.
   val       every val prompt (607), 2 samples each (1214 completions a checkpoint): a method has about 150
             candidates, and the best of K noisy val means sits about sd * sqrt(2 ln K) above its true value (about
             0.04 in gold for K = 150, a val mean's sd being near 0.013 on sentiment); one sample would make it 0.06.
@@ -67,10 +73,11 @@ The protocol, written down before any of its numbers existed:
   cost      about 2 one-thread CPU-hours a sentiment or overlap block and 0.6 a short block: about 19 in all.
 
 Records: results/frontier_v3/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run (<run> = dpo_b<beta>,
-rloo_b<beta>, or either with _dense or _fill), <task>_seed<seed>_<method>_picks_test.jsonl for the test scores of a
+rloo_b<beta>, or either with _dense or _fill; dpo_bridge, rloo_bridge), <task>_seed<seed>_<method>_picks_test.jsonl for the test scores of a
 method's picks (SFT always among them), _bon_<split> for best-of-N, machine_<task>_seed<seed>.json, the label
 statistics, the training logs (logs/) and the wall time of every job (timings.tsv).
 """
+import math
 import os
 import shlex
 
@@ -87,6 +94,7 @@ SNAPSHOTS = {'dpo': '--eval_interval 25 --snapshots --early_snapshots 5 60',
 BUDGETS = (2, 4, 6, 8, 10, 12, 15, 20, 25, 30)
 BAND, AXIS, PER_BAND = 2, (2, 30), 2  # every 2-nat band from 2 to 30 (up to the highest KL reached) holds 2 snapshots
 DENSE_MOST = 8  # val snapshots a dense rerun adds in one window at most
+BRIDGE = 'BETA'  # the bridge run's beta in its command, until bridge_beta decides it
 SCORE = {'val': '--samples 2', 'test': '--samples 2'}  # every prompt of the split
 BEST_OF = 64
 
@@ -147,9 +155,13 @@ def method_jobs(task, seed, method, cmd_of, o, deps, after, setting=None):
         out.append((f'{o}/score_{run}_fill_val', dense,
                     f"{score_cmd(task, seed, 'val')} FILL:{task}:{seed}:{run}", (task, seed, f'{run}_fill', 'val', method, setting or f'b{beta}')))
         fill.append(f'{o}/score_{run}_fill_val')
+    bridge = f'{o}/{method}_bridge'  # the band rule's third look (bridge_beta), at the beta it asks for
+    out += [(bridge, deps + fill, f'BRIDGE:{task}:{seed}:{method}:{cmd_of(BRIDGE)}', None),
+            (f'{o}/score_{method}_bridge_val', [bridge], f"{score_cmd(task, seed, 'val')} SNAPSHOTS:{bridge}",
+             (task, seed, f'{method}_bridge', 'val', method, setting or 'bridge'))]
     # the picks' checkpoints too: in a fresh clone (no out/) a block cut short retrains its runs (bitwise) first
-    trained = [f'{o}/{method}_b{b}{d}' for b in BETAS for d in ('', '_dense')]
-    out.append((f'{o}/score_{method}_picks_test', vals + dense + fill + trained + after,
+    trained = [f'{o}/{method}_b{b}{d}' for b in BETAS for d in ('', '_dense')] + [bridge]
+    out.append((f'{o}/score_{method}_picks_test', vals + dense + fill + [f'{o}/score_{method}_bridge_val'] + trained + after,
                 f"{score_cmd(task, seed, 'test')} PICKS:{task}:{seed}:{method}", (task, seed, f'{method}_picks', 'test', method, setting or 'picks')))
     return out
 
@@ -236,27 +248,55 @@ def fill_plan(runs, dense):
     return plan
 
 
+def bridge_beta(runs):
+    """The band rule's third look, once the fill pass is scored: for the lowest band still thin over every val
+    snapshot of the method, the two neighbouring betas of the grid whose runs end (their last snapshot) on either
+    side of it, the larger beta's below the band's top and the smaller's at or above its bottom; the method is
+    trained once more at their geometric mean (two significant figures), whose run levels off between theirs. None
+    when no band is thin or no such pair exists. runs: {run: every val row of that beta, dense and fill ones too},
+    in the grid's order."""
+    kls = [r['kl'] for rs in runs.values() for r in rs if r['method'] != 'human']
+    thin = thin_bands(kls)
+    if not thin:
+        return None
+    ends = [(float(run.rsplit('_b', 1)[1]), max((r for r in rs if r['method'] != 'human'), key=lambda r: r['step'])['kl'])
+            for run, rs in runs.items()]
+    for (hi, end_hi), (lo, end_lo) in zip(ends, ends[1:]):
+        if end_hi < thin[0] + BAND and end_lo >= thin[0]:
+            return float(f'{math.sqrt(hi * lo):.2g}')
+    return None
+
+
 # ---- the runner's placeholders, filled once a job's dependencies are done
 
 def method_runs(task, seed, method, res=RES):
     return {f'{method}_b{b}': DE.read(task, int(seed), f'{method}_b{b}', 'val', res) for b in BETAS}
 
 
-def candidates(task, seed, method, res=RES):
-    """Every val row a method may pick: all its snapshots, dense and fill ones included, and SFT (best-of-1, from this
-    sweep's records: an ablation has none of its own)."""
+def scored_runs(task, seed, method, res=RES):
+    """{run: val rows} for each beta of the grid, its dense and fill snapshots with it (those that exist)."""
     seed = int(seed)
-    rows = [r for b in BETAS for d in ('', '_dense', '_fill') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))
-            for r in DE.read(task, seed, f'{method}_b{b}{d}', 'val', res) if r['method'] != 'human']
+    return {f'{method}_b{b}': [r for d in ('', '_dense', '_fill') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))
+                               for r in DE.read(task, seed, f'{method}_b{b}{d}', 'val', res)] for b in BETAS}
+
+
+def candidates(task, seed, method, res=RES):
+    """Every val row a method may pick: all its snapshots, dense, fill and bridge ones included, and SFT (best-of-1,
+    from this sweep's records: an ablation has none of its own)."""
+    seed = int(seed)
+    bridge = F.record_path(res, task, seed, f'{method}_bridge', 'val')
+    rows = [r for rs in scored_runs(task, seed, method, res).values() for r in rs]
+    rows += DE.read(task, seed, f'{method}_bridge', 'val', res) if os.path.exists(bridge) else []
     sft = next(r for r in DE.read(task, seed, 'bon', 'val', RES) if r['best_of'] == 1)
-    return rows + [sft]
+    return [r for r in rows if r['method'] != 'human'] + [sft]
 
 
 def resolve(cmd, res=RES, out=None):
     """DENSE:task:seed:run:CMD is CMD with a snapshot at every step up to the run's last window (or nothing to do);
     WINDOWS:task:seed:run the dense rerun's snapshots inside its windows; FILL:task:seed:run those fill_plan adds (or
-    nothing to do); PICKS:task:seed:method the checkpoints the val choice picks at any budget, and SFT. res and out:
-    the sweep's (or an ablation's) records and checkpoints."""
+    nothing to do); BRIDGE:task:seed:method:CMD is CMD at bridge_beta's beta (or nothing to do); PICKS:task:seed:method
+    the checkpoints the val choice picks at any budget, and SFT. res and out: the sweep's (or an ablation's) records
+    and checkpoints."""
     if cmd.startswith('DENSE:'):
         task, seed, run, train = cmd[6:].split(':', 3)
         windows = dense_plan(method_runs(task, seed, run.rsplit('_b', 1)[0], res)).get(run)
@@ -265,6 +305,10 @@ def resolve(cmd, res=RES, out=None):
         until = max(s2 for _, s2 in windows)
         snapshots = next(f for f in SNAPSHOTS.values() if f in train)  # an ablation's too: it is DPO's or RLOO's command
         return train.replace(snapshots, f'--eval_interval 1000 --snapshots --early_snapshots 1 {until}')
+    if cmd.startswith('BRIDGE:'):
+        task, seed, method, train = cmd[7:].split(':', 3)
+        beta = bridge_beta(scored_runs(task, seed, method, res))
+        return 'true' if beta is None else train.replace(f'--beta {BRIDGE} ', f'--beta {beta} ')
     if ' WINDOWS:' in cmd:
         score, spec = cmd.split(' WINDOWS:')
         task, seed, run = spec.split(':')

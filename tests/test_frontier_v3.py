@@ -285,3 +285,38 @@ def test_fill_scores_the_kept_steps_where_a_band_stays_thin_after_the_dense_pass
     assert {f'{o}/score_dpo_b{b}_fill_val' for b in V.BETAS} <= set(jobs[f'{o}/score_dpo_picks_test'])
     # after the dense scores only: a fresh clone of a complete block retrains no dense rerun to find nothing to fill
     assert set(jobs[f'{o}/score_dpo_b0.02_fill_val']) == {f'{o}/score_dpo_b{b}_dense_val' for b in V.BETAS}
+
+
+def test_bridge_trains_between_the_two_betas_whose_levels_a_thin_band_lies_between(tmp_path, monkeypatch):
+    """The band rule's third look: a band still thin after the fill pass (a one-step jump, or a gap between two
+    betas' levels) gets one more run at the geometric mean of the neighbouring betas whose runs end either side of
+    it, and its snapshots are candidates (kills a bridge at the wrong pair, one that ignores the fill rows, a
+    resolve that keeps the placeholder beta, and a bridge left out of the picks or their dependencies)."""
+    res, task, seed = str(tmp_path / 'res'), 'sentiment', 7
+    monkeypatch.setattr(V, 'RES', res)
+    write(res, task, seed, 'bon', 'val', [row(0.0, 0.03, method='best_of_n', path='sft', best_of=1)])
+    # each beta's run rises through two snapshots to its level; the levels leave [14, 16) and [16, 18) empty
+    ends = {1.0: 2.5, 0.5: 5.0, 0.2: 8.5, 0.1: 11.0, 0.05: 13.0, 0.02: 19.0}
+    for b, end in ends.items():
+        pts = [(end - 1.5, 10), (end - 1.0, 20), (end - 0.5, 100), (end, 200)]
+        write(res, task, seed, f'rloo_b{b}', 'val', [row(None, 0.0, method='human', path=None)] +
+              [row(k, k / 20, s, 'rloo', f'{b}/{s}') for k, s in pts])
+    runs = V.scored_runs(task, seed, 'rloo', res)
+    assert V.thin_bands([r['kl'] for rs in runs.values() for r in rs if r['method'] != 'human']) == [14, 16]
+    assert V.bridge_beta(runs) == 0.032  # 0.05 ends at 13 (below 16), 0.02 at 19 (at or above 14): sqrt(0.001)
+    train = V.train_cmd('rloo', 't', seed, 'sft', V.BRIDGE)
+    assert V.resolve(f'BRIDGE:{task}:{seed}:rloo:{train}', res) == V.train_cmd('rloo', 't', seed, 'sft', 0.032)
+    # fill rows count: with [14, 16) and [16, 18) held by them nothing is thin, and there is nothing to bridge
+    write(res, task, seed, 'rloo_b0.02_fill', 'val', [row(k, 0.0, s, 'rloo', f'f{s}') for k, s in
+                                                       ((14.5, 11), (15.5, 12), (16.5, 13), (17.5, 14))])
+    assert V.bridge_beta(V.scored_runs(task, seed, 'rloo', res)) is None
+    assert V.resolve(f'BRIDGE:{task}:{seed}:rloo:{train}', res) == 'true'
+    write(res, task, seed, 'rloo_bridge', 'val', [row(15.0, 0.99, 200, 'rloo', 'bridge200')])
+    assert V.resolve(f'score PICKS:{task}:{seed}:rloo', res).split()[-1] == 'bridge200'  # a bridge snapshot is a candidate
+    jobs = {name: (deps, cmd, rec) for name, deps, cmd, rec in V.jobs()}
+    o = f'{V.OUT}/seed1337/sentiment'
+    deps, cmd, _ = jobs[f'{o}/dpo_bridge']
+    assert cmd.startswith('BRIDGE:sentiment:1337:dpo:') and f'--beta {V.BRIDGE} ' in cmd
+    assert {f'{o}/score_dpo_b{b}_fill_val' for b in V.BETAS} <= set(deps)
+    assert jobs[f'{o}/score_dpo_bridge_val'][2] == ('sentiment', 1337, 'dpo_bridge', 'val', 'dpo', 'bridge')
+    assert {f'{o}/dpo_bridge', f'{o}/score_dpo_bridge_val'} <= set(jobs[f'{o}/score_dpo_picks_test'][0])
