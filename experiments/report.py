@@ -77,6 +77,7 @@ def main():
     blocks['axis'] = report_axis.axis_md(axis_rows).strip()
     blocks['own_words'] = '\n'.join(report_axis.own_words_md(axis_rows, budget=b) for b in (6, 20)).strip()
     blocks['short_words'] = report_axis.short_md(rows).strip()
+    blocks['short_picks'] = report_axis.short_picks_md(axis_rows).strip() or 'No `short` block is complete yet.'
     blocks['ablations'] = ablations_md(rows)
     blocks['ablations_v3'] = report_axis.ablations_md(axis_rows).strip() or 'None yet.'
     blocks['performance'] = performance_md()

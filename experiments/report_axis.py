@@ -252,6 +252,28 @@ def short_md(rows, beta='0.03'):
     return '\n'.join(lines) + '\n'
 
 
+def code(text):
+    """A completion as a code span in a table cell: pipes escaped, line breaks shown, a backtick inside fenced by two."""
+    text = text.replace('|', '\\|').replace('\n', ' ⏎ ').replace('\t', ' ').strip() or ' '
+    return f'`` {text} ``' if '`' in text else f'`{text}`'
+
+
+def short_picks_md(rows, budget=max(V.BUDGETS)):
+    """What this sweep's picks write on `short` at a budget, per complete seed, from their test records: each
+    trained method's top words beyond SFT's (extra uses per 100 completions), its test gold and KL, and a
+    completion."""
+    lines = ['| seed | RLOO: top words (gold, KL) | a completion | DPO: top words (gold, KL) | a completion |',
+             '|---|---|---|---|---|']
+    for seed in complete(rows, 'short'):
+        cells = []
+        for m in ('rloo', 'dpo'):
+            r = picks(rows, 'short', seed, m)[budget]
+            top = ', '.join(f'"{w}" {v:+.0f}' for w, v in r['top_words'][:3] if v >= 1)
+            cells += [f"{top} ({r['gold_reward']:+.2f}, {r['kl']:.1f})", code(r['examples'][0]['completion'])]
+        lines.append(f'| {seed} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
+
+
 HEADLINE = (6, 10, 15, 20)  # the budgets the front page shows; REPORT shows all of them
 
 
@@ -300,10 +322,6 @@ def own_words_md(rows, task='sentiment', budget=10):
     sft = next(r for r in rows if r['task'] == task and r['seed'] == seed and r['run'] == 'bon' and
                r['split'] == 'test' and r['best_of'] == 1)
     cols = {'SFT': sft, **{METHODS[m]: picks(rows, task, seed, m)[budget] for m in METHODS}}
-
-    def code(text):  # a code span in a table cell: pipes escaped, line breaks shown, a backtick inside fenced by two
-        text = text.replace('|', '\\|').replace('\n', ' ⏎ ').replace('\t', ' ').strip() or ' '
-        return f'`` {text} ``' if '`' in text else f'`{text}`'
 
     def cell(e):
         return f"{code(e['completion'])} ({e['gold']:+.2f})"

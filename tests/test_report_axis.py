@@ -180,3 +180,15 @@ def test_an_ablation_is_read_against_both_methods_on_the_seeds_it_has_scored(tmp
 def test_progress_counts_complete_blocks_over_the_sweeps_blocks():
     rows = block(1337) + block(1) + [r for r in block(2) if r['run'] != 'dpo_picks']
     assert A.progress(rows) == f'2 of {3 + 3 + 5} blocks complete'
+
+
+def test_short_picks_say_what_each_methods_ceiling_pick_writes():
+    rows = [dict(r, task='short') for r in block(1337) + block(1) + block(2)]
+    for r in rows:
+        r['top_words'] = [[r['path'], 150.0], ['x', 0.2]]
+        r['examples'] = [{'prompt': 'p', 'completion': f" {r['path']}|\n", 'gold': r['gold_reward']}]
+    md = A.short_picks_md(rows).splitlines()
+    assert len(md) == 2 + len(A.V.SEEDS['short'])
+    # the pick at 30 nats: RLOO's last snapshot (the val best), DPO's at 12 nats; words under +1 are left out
+    assert md[2] == '| 1337 | "rloo/4" +150 (+0.74, 28.1) | `rloo/4\\| ⏎` | "dpo/2" +150 (+0.49, 12.1) | `dpo/2\\| ⏎` |'
+    assert A.short_picks_md([r for r in rows if r['run'] != 'rloo_picks']) == ''  # no complete seed: nothing
