@@ -82,13 +82,14 @@ def main():
     blocks['ablations_v3'] = report_axis.ablations_md(axis_rows).strip() or 'None yet.'
     blocks['performance'] = performance_md()
 
+    axis_summary = report_axis.summary(axis_rows)
     ctx = {**facts(rows, summaries, sources, vrows, h5_rows), **de2_facts(load('data_efficiency_v2')),
-           **theory_facts(), **other_facts()}
+           **theory_facts(), **other_facts(), 'axis': lambda task: report_axis.reading(axis_summary, task)}
     blocks['theory'] = theory_md()
     write_atomic(REPORT, fill_markers(fill(open(TEMPLATE).read(), ctx), blocks))
     readme = os.path.join(C.ROOT, 'README.md')
     text = open(readme).read()  # only its marker blocks, where it has them
-    new = fill_markers(text, {'headline': report_axis.headline_md(report_axis.summary(axis_rows), axis_rows).strip(),
+    new = fill_markers(text, {'headline': report_axis.headline_md(axis_summary, axis_rows).strip(),
                               'own_words': report_axis.own_words_md(axis_rows, budget=20).strip(),
                               'short_line': report_axis.short_line(rows) + '.', 'costs': costs_md(),
                               'study_costs': study_costs_md({**SWEEPS, 'frontier_v3': f"{SWEEPS['frontier_v3']} "

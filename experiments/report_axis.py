@@ -116,6 +116,11 @@ def sentence(gaps, a='RLOO', b='DPO'):
     return '; '.join(parts)
 
 
+def reading(summ, task, a='rloo', b='dpo', names=('RLOO', 'DPO')):
+    """The sentence (above) for a - b on a task at every budget, paired by seed."""
+    return sentence({budget: C.paired(summ, task, a, b, budget) for budget in V.BUDGETS}, *names)
+
+
 def progress(rows):
     """'3 of 11 blocks complete': the sweep's (task, seed) blocks scored through."""
     return f"{sum(len(complete(rows, t)) for t in TASKS)} of {sum(map(len, V.SEEDS.values()))} blocks complete"
@@ -160,7 +165,7 @@ def task_md(summ, task):
                      f"{f'{statistics.mean(rel):+.2f}' if rel else '-'} | "
                      f"{ci_md(list(C.paired(summ, task, 'best_of_n', 'dpo', b).values()))} |")
     ceil = '; '.join(f'{METHODS[m]} {ceiling_md(summ, task, m)}' for m in METHODS)
-    words = sentence({b: C.paired(summ, task, 'rloo', 'dpo', b) for b in V.BUDGETS})
+    words = reading(summ, task)
     return head + '\n'.join(lines) + f'\n\nCeilings (the pick at {max(V.BUDGETS)} nats, mean over seeds): {ceil}.\n\n' \
         f'In words: {words}.\n'
 
@@ -290,7 +295,7 @@ def headline_md(summ, rows):
         cells = [ci_md(list(C.paired(summ, t, 'rloo', 'dpo', b).values())) for b in HEADLINE]
         ceil = [ceiling_md(summ, t, m) for m in METHODS]
         L.append(f"| {t} ({len(summ[t]['sft'])}) | " + ' | '.join(cells + ceil) + ' |')
-        words.append(f"- **{t}**: {sentence({b: C.paired(summ, t, 'rloo', 'dpo', b) for b in V.BUDGETS})}.")
+        words.append(f"- **{t}**: {reading(summ, t)}.")
     prompts = {s: next(r['n_completions'] for r in rows if r['method'] == 'human' and r['split'] == s) for s in ('val', 'test')}
     return '\n'.join(L) + '\n\n' + '\n'.join(words) + (
         f"\n\nEach cell: the test gold (all {prompts['test']} test prompts; 2 samples each for DPO and RLOO, best-of-N's "
@@ -364,8 +369,8 @@ def ablation_task_md(summ, task, name):
                  f"{ci_md(list(C.paired(summ, task, name, 'rloo', b).values()))} | {ci_md(list(C.paired(summ, task, name, 'dpo', b).values()))} |")
     L.append(f'\nCeiling (the pick at {max(V.BUDGETS)} nats, mean over seeds): {ceiling_md(summ, task, name)}. '
              f'In words, {name} - RLOO: '
-             f"{sentence({b: C.paired(summ, task, name, 'rloo', b) for b in V.BUDGETS}, name, 'RLOO')}; {name} - DPO: "
-             f"{sentence({b: C.paired(summ, task, name, 'dpo', b) for b in V.BUDGETS}, name, 'DPO')}.")
+             f"{reading(summ, task, name, 'rloo', (name, 'RLOO'))}; {name} - DPO: "
+             f"{reading(summ, task, name, 'dpo', (name, 'DPO'))}.")
     return '\n'.join(L) + '\n'
 
 
