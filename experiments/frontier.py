@@ -20,8 +20,8 @@ The stage checks the flags before any job runs; a name is new (not one of the fr
 ablation already made) unless --resume continues that ablation, with the same flags.
 
 Resumable: a finished job leaves a DONE file and is skipped; a killed training run continues with --resume. In
-a fresh clone (no out/), a scoring job whose records are already in results/ is done, and a training run is
-redone only if one of its scores is missing.
+a fresh clone (no out/), a scoring job whose records are already in results/ is done (or one that finished with
+nothing to score: its timings.tsv line), and a training run is redone only if one of its scores is missing.
 Checkpoints go to out/frontier/ (not committed); each scoring job writes its records, one JSON line per
 checkpoint, to results/frontier/<task>_seed<seed>_<run>_<split>.jsonl. experiments/report.py draws them.
 """
@@ -197,8 +197,16 @@ def record_path(res, task, seed, run, split, *method_setting):
 
 def done(name, res, rec=None):
     """A job left its DONE file; a scoring job is also done when its records are in results/ (checkpoints are
-    not committed, so a fresh clone has only those)."""
-    return os.path.exists(f'{name}/DONE') or (rec is not None and os.path.exists(record_path(res, *rec)))
+    not committed, so a fresh clone has only those), or when it has a line in <res>/timings.tsv and no records: it
+    finished with nothing to score (a placeholder the band rule left empty), and a fresh clone must not retrain
+    what it depends on to learn that again. Redoing a scoring job means removing its records and its line."""
+    if os.path.exists(f'{name}/DONE'):
+        return True
+    if rec is None:
+        return False
+    timings = f'{res}/timings.tsv'
+    return os.path.exists(record_path(res, *rec)) or (
+        os.path.exists(timings) and any(line.split('\t')[0] == name for line in open(timings)))
 
 
 def still_needed(all_jobs, res):

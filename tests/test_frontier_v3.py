@@ -176,6 +176,25 @@ def test_a_fresh_clone_retrains_a_cut_short_blocks_runs_before_scoring_its_picks
     assert not any(n.endswith('_val') for n in needed)
 
 
+def test_a_fresh_clone_of_a_complete_block_has_nothing_to_do(tmp_path, monkeypatch):
+    """The dense, fill and bridge scorings the band rule left empty wrote no records, only their timings lines: a
+    fresh clone must read those as done, not retrain the block's pairs and RM to learn that again (on another CPU
+    the rebuilt label statistics would disagree with the committed ones and stop the sweep)."""
+    monkeypatch.chdir(tmp_path)
+    res = str(tmp_path / 'res')
+    jobs = [j for j in V.jobs() if '/seed1337/sentiment/' in j[0] or j[0].endswith('seed1337/sft')]
+    empty = [name for name, _, cmd, rec in jobs if rec and any(k in cmd for k in ('WINDOWS:', 'FILL:', 'bridge'))]
+    for name, deps, cmd, rec in jobs:
+        if rec and name not in empty:
+            write(res, *rec[:4], [row(1.0, 0.1, 1)])
+    with open(f'{res}/timings.tsv', 'w') as f:
+        f.writelines(f'{name}\t0.0\n' for name, *_ in jobs)
+    assert len(empty) == 2 * (2 * len(V.BETAS) + 1) and F.still_needed(jobs, res) == []
+    with open(f'{res}/timings.tsv', 'w') as f:  # a scoring job without its line is still to do, with what it needs
+        f.writelines(f'{name}\t0.0\n' for name, *_ in jobs if not name.endswith('/score_rloo_bridge_val'))
+    assert [n.rsplit('/', 1)[1] for n, *_ in F.still_needed(jobs, res)][-2:] == ['rloo_bridge', 'score_rloo_bridge_val']
+
+
 # ---- an ablation: a grid method with new flags, a method of its own over the same protocol
 
 def scored_blocks(res, seeds):
