@@ -73,9 +73,10 @@ The protocol, written down before any of its numbers existed:
   cost      about 2 one-thread CPU-hours a sentiment or overlap block and 0.6 a short block: about 19 in all.
 
 Records: results/frontier_v3/<task>_seed<seed>_<run>_val.jsonl for every snapshot of a run (<run> = dpo_b<beta>,
-rloo_b<beta>, or either with _dense or _fill; dpo_bridge, rloo_bridge), <task>_seed<seed>_<method>_picks_test.jsonl for the test scores of a
-method's picks (SFT always among them), _bon_<split> for best-of-N, machine_<task>_seed<seed>.json, the label
-statistics, the training logs (logs/) and the wall time of every job (timings.tsv).
+rloo_b<beta>, or either with _dense or _fill; dpo_bridge, rloo_bridge), <task>_seed<seed>_<method>_picks_test.jsonl
+for the test scores of a method's picks (SFT always among them), _bon_<split> for best-of-N,
+machine_<task>_seed<seed>.json, the label statistics, the training logs (logs/) and the wall time of every job
+(timings.tsv).
 """
 import math
 import os
@@ -161,7 +162,8 @@ def method_jobs(task, seed, method, cmd_of, o, deps, after, setting=None):
              (task, seed, f'{method}_bridge', 'val', method, setting or 'bridge'))]
     # the picks' checkpoints too: in a fresh clone (no out/) a block cut short retrains its runs (bitwise) first
     trained = [f'{o}/{method}_b{b}{d}' for b in BETAS for d in ('', '_dense')] + [bridge]
-    out.append((f'{o}/score_{method}_picks_test', vals + dense + fill + [f'{o}/score_{method}_bridge_val'] + trained + after,
+    scored = vals + dense + fill + [f'{o}/score_{method}_bridge_val']
+    out.append((f'{o}/score_{method}_picks_test', scored + trained + after,
                 f"{score_cmd(task, seed, 'test')} PICKS:{task}:{seed}:{method}", (task, seed, f'{method}_picks', 'test', method, setting or 'picks')))
     return out
 
@@ -276,8 +278,9 @@ def method_runs(task, seed, method, res=RES):
 def scored_runs(task, seed, method, res=RES):
     """{run: val rows} for each beta of the grid, its dense and fill snapshots with it (those that exist)."""
     seed = int(seed)
-    return {f'{method}_b{b}': [r for d in ('', '_dense', '_fill') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))
-                               for r in DE.read(task, seed, f'{method}_b{b}{d}', 'val', res)] for b in BETAS}
+    have = {b: [f'{method}_b{b}{d}' for d in ('', '_dense', '_fill') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))]
+            for b in BETAS}
+    return {f'{method}_b{b}': [r for run in runs for r in DE.read(task, seed, run, 'val', res)] for b, runs in have.items()}
 
 
 def candidates(task, seed, method, res=RES):
