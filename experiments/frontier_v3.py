@@ -275,22 +275,23 @@ def method_runs(task, seed, method, res=RES):
     return {f'{method}_b{b}': DE.read(task, int(seed), f'{method}_b{b}', 'val', res) for b in BETAS}
 
 
+def val_rows(task, seed, run, res=RES):
+    """A run's val records, or none where it has not been scored (a pass the band rule did not ask for)."""
+    path = F.record_path(res, task, int(seed), run, 'val')
+    return DE.read(task, int(seed), run, 'val', res) if os.path.exists(path) else []
+
+
 def scored_runs(task, seed, method, res=RES):
-    """{run: val rows} for each beta of the grid, its dense and fill snapshots with it (those that exist)."""
-    seed = int(seed)
-    have = {b: [f'{method}_b{b}{d}' for d in ('', '_dense', '_fill') if os.path.exists(F.record_path(res, task, seed, f'{method}_b{b}{d}', 'val'))]
+    """{run: val rows} for each beta of the grid, its dense and fill snapshots with it."""
+    return {f'{method}_b{b}': [r for d in ('', '_dense', '_fill') for r in val_rows(task, seed, f'{method}_b{b}{d}', res)]
             for b in BETAS}
-    return {f'{method}_b{b}': [r for run in runs for r in DE.read(task, seed, run, 'val', res)] for b, runs in have.items()}
 
 
 def candidates(task, seed, method, res=RES):
     """Every val row a method may pick: all its snapshots, dense, fill and bridge ones included, and SFT (best-of-1,
     from this sweep's records: an ablation has none of its own)."""
-    seed = int(seed)
-    bridge = F.record_path(res, task, seed, f'{method}_bridge', 'val')
-    rows = [r for rs in scored_runs(task, seed, method, res).values() for r in rs]
-    rows += DE.read(task, seed, f'{method}_bridge', 'val', res) if os.path.exists(bridge) else []
-    sft = next(r for r in DE.read(task, seed, 'bon', 'val', RES) if r['best_of'] == 1)
+    rows = [r for rs in scored_runs(task, seed, method, res).values() for r in rs] + val_rows(task, seed, f'{method}_bridge', res)
+    sft = next(r for r in DE.read(task, int(seed), 'bon', 'val', RES) if r['best_of'] == 1)
     return [r for r in rows if r['method'] != 'human'] + [sft]
 
 
@@ -324,8 +325,7 @@ def resolve(cmd, res=RES, out=None):
         score, spec = cmd.split(' FILL:')
         task, seed, run = spec.split(':')
         runs = method_runs(task, seed, run.rsplit('_b', 1)[0], res)
-        dense = {r: DE.read(task, int(seed), f'{r}_dense', 'val', res) for r in runs
-                 if os.path.exists(F.record_path(res, task, int(seed), f'{r}_dense', 'val'))}
+        dense = {r: val_rows(task, seed, f'{r}_dense', res) for r in runs}
         d = f'{out or OUT}/seed{seed}/{task}/{run}_dense'
         steps = fill_plan(runs, dense).get(run, [])
         return f"{score} {' '.join(f'{d}/step_{s}.pt' for s in steps)}" if steps else 'true'
