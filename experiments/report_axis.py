@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import frontier_v3 as V  # noqa: E402
 from frontier import ROOT, TASKS  # noqa: E402
 import report_common as C  # noqa: E402
+import report_costs as K  # noqa: E402
 
 METHODS = {'dpo': 'DPO (offline)', 'rloo': 'RLOO (RM + RL)', 'best_of_n': 'best-of-N by the RM'}
 COLORS = {'dpo': 'C0', 'rloo': 'C3', 'best_of_n': 'C1'}
@@ -355,8 +356,17 @@ def ablations_md(rows):
         for t in summ:
             plot_task(summ, t, f'{name}_{{task}}.png', os.path.join(C.RES, 'ablations_v3', name), methods)
         out.append(f"### {name} (`--ablate` {', '.join(f'`{f}`' for f in flags)})\n\n" + '\n'.join(
-            f'![{name} {t}](results/ablations_v3/{name}/{name}_{t}.png)\n\n' + ablation_task_md(summ, t, name) for t in summ))
+            f'![{name} {t}](results/ablations_v3/{name}/{name}_{t}.png)\n\n' + ablation_task_md(summ, t, name) for t in summ)
+            + cost_md(name))
     return '\n'.join(out)
+
+
+def cost_md(name):
+    """What an ablation spent: its timings.tsv, less the jobs of the sweeps it reuses (counted under those)."""
+    own = K.own_timings(f'ablations_v3/{name}')
+    hours = sum(x for _, x in own if x is not None) / 3600
+    return (f'\nCost: {hours:.2f} one-thread CPU-hours over its {len(own)} jobs of its own '
+            f'(`results/ablations_v3/{name}/timings.tsv`, less the jobs it reuses from the sweep).\n' if own else '')
 
 
 def ablation_task_md(summ, task, name):

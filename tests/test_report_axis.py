@@ -168,7 +168,13 @@ def test_an_ablation_is_read_against_both_methods_on_the_seeds_it_has_scored(tmp
     d = tmp_path / 'ablations_v3' / 'ppo'
     d.mkdir(parents=True)
     (d / 'sentiment_seed1337_ppo.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in mine))
+    # its cost: its own jobs only, not the sweep's SFT it reuses (listed in both timings.tsv, same seconds)
+    (tmp_path / 'frontier_v3').mkdir()
+    (tmp_path / 'frontier_v3' / 'timings.tsv').write_text('out/frontier_v3/seed1337/sft\t3600.0\n')
+    (d / 'timings.tsv').write_text('out/frontier_v3/seed1337/sft\t3600.0\nout/ablations_v3/ppo/a\t5400.0\n'
+                                   'out/ablations_v3/ppo/b\t1800.0\n')
     md = A.ablations_md(rows)
+    assert 'Cost: 2.00 one-thread CPU-hours over its 2 jobs of its own' in md
     assert '### ppo (`--ablate` `--algo ppo`)' in md and (d / 'ppo_sentiment.png').stat().st_size > 0
     assert '**sentiment** (2 seeds;' in md  # seed 2 has no ppo picks: not read
     line = next(line for line in md.splitlines() if line.startswith('| 12 |'))
